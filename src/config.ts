@@ -1,0 +1,300 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject } from 'ajv';
+
+/**
+ * One schema is the whole configuration: it validates the file, fills defaults, documents every
+ * setting and gives the TypeScript type. Units are in the names. With no file at all the defaults
+ * run the simulator on a laptop.
+ */
+
+const AudioSchema = Type.Object(
+  {
+    backend: Type.Union([Type.Literal('alsa'), Type.Literal('fake')], {
+      default: 'fake',
+      description: "'alsa' spawns arecord on `device`; 'fake' is the simulator's mic (plays `simAudioPath`, looped)",
+    }),
+    device: Type.String({ minLength: 1, default: 'default', description: 'ALSA PCM name, e.g. plughw:CARD=Device,DEV=0' }),
+    sampleRateHz: Type.Union([Type.Literal(16000), Type.Literal(32000), Type.Literal(48000)], {
+      default: 48000,
+      description: 'capture rate; other device rates go through the ALSA plug layer',
+    }),
+    channels: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
+    periodMs: Type.Integer({ minimum: 5, maximum: 500, default: 50, description: 'ALSA period: latency vs wake-ups' }),
+    bufferMs: Type.Integer({ minimum: 20, maximum: 5000, default: 500, description: 'ALSA buffer: slack before an overrun' }),
+    stallTimeoutMs: Type.Integer({ minimum: 200, default: 3000, description: 'no frames for this long restarts capture' }),
+    restartInitialMs: Type.Integer({ minimum: 10, default: 500 }),
+    restartMaxMs: Type.Integer({ minimum: 100, default: 30_000 }),
+    ringSeconds: Type.Integer({ minimum: 2, maximum: 600, default: 30, description: 'PCM ring length (rounded up to a power of two)' }),
+    simAudioPath: Type.Union([Type.String(), Type.Null()], {
+      default: null,
+      description: 'WAV played by the simulator mic; null = a generated speech clip',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const RecorderSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('toggle'), Type.Literal('hold')], {
+      default: 'toggle',
+      description: "'toggle': press starts, next press stops; 'hold': recording lasts while the button is held",
+    }),
+    preRollMs: Type.Integer({ minimum: 0, maximum: 5000, default: 500, description: 'audio kept from before the press' }),
+    longPressCancelMs: Type.Integer({ minimum: 500, default: 2000, description: 'toggle mode: a press held this long cancels and discards' }),
+    maxDurationS: Type.Integer({ minimum: 1, maximum: 24 * 3600, default: 3600 }),
+    flushIntervalMs: Type.Integer({ minimum: 100, maximum: 1000, default: 1000, description: 'WAV header rewrite + fsync; bounds loss on power cut' }),
+    minFreeMb: Type.Integer({ minimum: 0, default: 200, description: 'refuse to start a recording below this free space' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const GpioSchema = Type.Object(
+  {
+    backend: Type.Union([Type.Literal('fake'), Type.Literal('kernel'), Type.Literal('onoff')], { default: 'fake' }),
+    buttonDevicePath: Type.Union([Type.String(), Type.Null()], {
+      default: null,
+      description: 'evdev path of the gpio-key button; null = find the device named `buttonDeviceName`',
+    }),
+    buttonDeviceName: Type.String({ default: 'button@11' }),
+    buttonKeyCode: Type.Integer({ minimum: 0, default: 167, description: 'KEY_RECORD unless the overlay says otherwise' }),
+    statusLed: Type.String({ default: 'scout-status', description: '/sys/class/leds label' }),
+    recordLed: Type.String({ default: 'scout-rec', description: '/sys/class/leds label' }),
+    onoffButtonPin: Type.Integer({ minimum: 0, default: 17 }),
+    onoffStatusLedPin: Type.Integer({ minimum: 0, default: 22 }),
+    onoffRecordLedPin: Type.Integer({ minimum: 0, default: 27 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const HttpSchema = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'listen address; 127.0.0.1 keeps it off the LAN' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const OpsSchema = Type.Object(
+  {
+    diskDegradedFreeMb: Type.Integer({ minimum: 0, default: 500 }),
+    diskUnhealthyFreeMb: Type.Integer({ minimum: 0, default: 100 }),
+    diskDegradedFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 10 }),
+    diskUnhealthyFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 3 }),
+    healthCacheMs: Type.Integer({ minimum: 0, default: 2000 }),
+    audioFreshMs: Type.Integer({ minimum: 500, default: 5000, description: 'frames older than this make audio unhealthy and stop the watchdog' }),
+    maxEventLoopLagMs: Type.Integer({ minimum: 10, default: 2000 }),
+    tempDegradedC: Type.Number({ default: 75 }),
+    tempUnhealthyC: Type.Number({ default: 82 }),
+    resourceSampleMs: Type.Integer({ minimum: 250, default: 5000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: 'database and recordings; null = $STATE_DIRECTORY under systemd, else ./data in the checkout',
+    }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+      { default: 'info' },
+    ),
+    audio: AudioSchema,
+    recorder: RecorderSchema,
+    gpio: GpioSchema,
+    http: HttpSchema,
+    ops: OpsSchema,
+  },
+  { additionalProperties: false },
+);
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+/** The validated, frozen configuration; `dataDir` is always resolved to an absolute path. */
+export type Config = DeepReadonly<Omit<Static<typeof ConfigSchema>, 'dataDir'> & { dataDir: string }>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables that scripts and tests rely on, and the key each one sets. */
+const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'integer' | 'string' }[] = [
+  { env: 'SCOUT_HTTP_PORT', path: ['http', 'port'], type: 'integer' },
+  { env: 'SCOUT_HTTP_HOST', path: ['http', 'host'], type: 'string' },
+  { env: 'SCOUT_DATA_DIR', path: ['dataDir'], type: 'string' },
+  { env: 'SCOUT_SIM_AUDIO', path: ['audio', 'simAudioPath'], type: 'string' },
+  { env: 'SCOUT_LOG_LEVEL', path: ['logLevel'], type: 'string' },
+  { env: 'SCOUT_AUDIO_DEVICE', path: ['audio', 'device'], type: 'string' },
+];
+
+export const DEFAULT_CONFIG_PATH = '/etc/scout/scout.json';
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), basenameIsDist() ? '../..' : '..');
+
+function basenameIsDist(): boolean {
+  // Compiled code runs from dist/src/, sources (tsx, vitest) from src/.
+  return fileURLToPath(import.meta.url).includes(`${join('dist', 'src')}`);
+}
+
+export interface LoadConfigOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Overrides the file lookup; `null` means "no file". */
+  readonly path?: string | null;
+}
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** The file that was read, or null when the defaults (simulator) are in force. */
+  readonly source: string | null;
+}
+
+/** Reads, overrides, validates and freezes. Throws ConfigError listing every problem at once. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const source = options.path !== undefined ? options.path : findConfigFile(env);
+  const problems: string[] = [];
+
+  let raw: unknown = {};
+  if (source !== null) {
+    try {
+      raw = JSON.parse(readFileSync(source, 'utf8'));
+    } catch (error) {
+      throw new ConfigError([`${source}: ${(error as Error).message}`]);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError([`${source}: the top level must be a JSON object`]);
+    }
+  }
+  const document = raw as Record<string, unknown>;
+  applyEnvOverrides(document, env, problems);
+  return { config: validateConfig(document, problems, env), source };
+}
+
+/** Validates a plain object (defaults filled in place) and freezes it. */
+export function validateConfig(document: Record<string, unknown>, earlierProblems: string[] = [], env: NodeJS.ProcessEnv = {}): Config {
+  const problems = [...earlierProblems];
+  const validate = ajv.compile<Static<typeof ConfigSchema>>(ConfigSchema);
+  if (!validate(document)) {
+    const errors = validate.errors ?? [];
+    // A union of literals fails every branch; one line naming the allowed values says it better.
+    const unionPaths = new Set(errors.filter((error) => error.keyword === 'anyOf').map((error) => error.instancePath));
+    for (const error of errors) {
+      if (error.keyword === 'const' && unionPaths.has(error.instancePath)) continue;
+      problems.push(describeError(error));
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const checked = document as Mutable<Static<typeof ConfigSchema>>;
+  crossCheck(checked, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const dataDir = resolveDataDir(checked.dataDir, env);
+  return deepFreeze({ ...checked, dataDir });
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+
+function findConfigFile(env: NodeJS.ProcessEnv): string | null {
+  if (env.SCOUT_CONFIG) return env.SCOUT_CONFIG;
+  return existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : null;
+}
+
+function applyEnvOverrides(document: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): void {
+  for (const override of ENV_OVERRIDES) {
+    const text = env[override.env];
+    if (text === undefined || text === '') continue;
+    let value: unknown = text;
+    if (override.type === 'integer') {
+      if (!/^-?\d+$/.test(text.trim())) {
+        problems.push(`${override.path.join('.')} (from ${override.env}): "${text}" is not an integer`);
+        continue;
+      }
+      value = Number.parseInt(text, 10);
+    }
+    setPath(document, override.path, value);
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function describeError(error: ErrorObject): string {
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
+  if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    return `${path === '(top level)' ? '' : `${path}.`}${extra}: unknown setting`;
+  }
+  if (error.keyword === 'anyOf') {
+    const allowed = (error.schema as { const?: unknown; type?: string }[]).map((branch) =>
+      'const' in branch ? JSON.stringify(branch.const) : `a ${branch.type ?? 'value'}`,
+    );
+    return `${path}: must be one of ${allowed.join(', ')} (got ${JSON.stringify(error.data)})`;
+  }
+  if (error.keyword === 'const') {
+    return `${path}: must be ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`;
+  }
+  return `${path}: ${error.message ?? error.keyword}`;
+}
+
+function crossCheck(config: Static<typeof ConfigSchema>, problems: string[]): void {
+  if (config.audio.bufferMs < 2 * config.audio.periodMs) {
+    problems.push('audio.bufferMs: must hold at least two periods (audio.periodMs)');
+  }
+  if (config.audio.restartMaxMs < config.audio.restartInitialMs) {
+    problems.push('audio.restartMaxMs: must not be below audio.restartInitialMs');
+  }
+  if (config.recorder.preRollMs >= config.audio.ringSeconds * 1000) {
+    problems.push('recorder.preRollMs: must be shorter than the ring (audio.ringSeconds)');
+  }
+  if (config.ops.diskUnhealthyFreeMb > config.ops.diskDegradedFreeMb) {
+    problems.push('ops.diskUnhealthyFreeMb: must not exceed ops.diskDegradedFreeMb');
+  }
+}
+
+function resolveDataDir(dataDir: string | null, env: NodeJS.ProcessEnv): string {
+  if (dataDir !== null) return isAbsolute(dataDir) ? dataDir : resolve(dataDir);
+  // systemd's StateDirectory= exports the directory it created for us.
+  const stateDirectory = env.STATE_DIRECTORY?.split(':')[0];
+  if (stateDirectory) return stateDirectory;
+  return join(PROJECT_ROOT, 'data');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Used by documentation and `--print-defaults`: the schema's own descriptions. */
+export function schemaDocs(schema: TSchema = ConfigSchema, prefix = ''): string[] {
+  const lines: string[] = [];
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+  for (const [key, child] of Object.entries(properties)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if ((child as { type?: string }).type === 'object') {
+      lines.push(...schemaDocs(child, path));
+      continue;
+    }
+    const fallback = (child as { default?: unknown }).default;
+    const description = (child as { description?: string }).description;
+    lines.push(`${path} = ${JSON.stringify(fallback)}${description ? `  # ${description}` : ''}`);
+  }
+  return lines;
+}
