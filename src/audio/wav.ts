@@ -1,0 +1,149 @@
+/**
+ * RIFF/WAVE headers for PCM. We write the canonical 44-byte form (RIFF, fmt , data), which every
+ * player accepts and which puts the two size fields at fixed offsets, so the writer and the crash
+ * repair can patch them in place. The parser accepts what other tools write too (LIST/fact/
+ * JUNK chunks before the data, WAVE_FORMAT_EXTENSIBLE), because SCOUT_SIM_AUDIO may come from sox.
+ */
+
+export const WAV_HEADER_BYTES = 44;
+/** Offsets of the fields the writer patches while recording. */
+export const RIFF_SIZE_OFFSET = 4;
+export const CANONICAL_DATA_SIZE_OFFSET = 40;
+
+export const WAVE_FORMAT_PCM = 1;
+export const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+
+const MAX_U32 = 0xffff_ffff;
+
+export interface WavHeaderFields {
+  readonly sampleRateHz: number;
+  readonly channels: number;
+  /** Bytes of PCM in the data chunk. */
+  readonly dataBytes: number;
+  /** Only 16 is used by Scout; 8/24/32 are written correctly for completeness. */
+  readonly bitsPerSample?: number;
+}
+
+export class WavFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WavFormatError';
+  }
+}
+
+/** Largest data chunk a RIFF file can declare (its RIFF size field counts 36 header bytes too). */
+export const MAX_WAV_DATA_BYTES = MAX_U32 - (WAV_HEADER_BYTES - 8);
+
+/**
+ * Writes the canonical header into `target` at `offset` (no allocation: the writer reuses one
+ * 44-byte Buffer for every periodic header rewrite). Returns `target`.
+ */
+export function writeWavHeader(target: Buffer, fields: WavHeaderFields, offset = 0): Buffer {
+  const bitsPerSample = fields.bitsPerSample ?? 16;
+  const { sampleRateHz, channels, dataBytes } = fields;
+  if (target.length - offset < WAV_HEADER_BYTES) {
+    throw new RangeError(`WAV header needs ${WAV_HEADER_BYTES} bytes, target has ${target.length - offset}`);
+  }
+  if (!Number.isInteger(sampleRateHz) || sampleRateHz < 1 || sampleRateHz > MAX_U32) {
+    throw new RangeError(`bad sample rate ${sampleRateHz}`);
+  }
+  if (!Number.isInteger(channels) || channels < 1 || channels > 0xffff) throw new RangeError(`bad channel count ${channels}`);
+  if (![8, 16, 24, 32].includes(bitsPerSample)) throw new RangeError(`bad bits per sample ${bitsPerSample}`);
+  const blockAlign = channels * (bitsPerSample / 8);
+  if (!Number.isInteger(dataBytes) || dataBytes < 0 || dataBytes > MAX_WAV_DATA_BYTES) {
+    throw new RangeError(`bad data size ${dataBytes}`);
+  }
+  target.write('RIFF', offset, 'latin1');
+  target.writeUInt32LE(WAV_HEADER_BYTES - 8 + dataBytes, offset + RIFF_SIZE_OFFSET);
+  target.write('WAVE', offset + 8, 'latin1');
+  target.write('fmt ', offset + 12, 'latin1');
+  target.writeUInt32LE(16, offset + 16);
+  target.writeUInt16LE(WAVE_FORMAT_PCM, offset + 20);
+  target.writeUInt16LE(channels, offset + 22);
+  target.writeUInt32LE(sampleRateHz, offset + 24);
+  target.writeUInt32LE(sampleRateHz * blockAlign, offset + 28);
+  target.writeUInt16LE(blockAlign, offset + 32);
+  target.writeUInt16LE(bitsPerSample, offset + 34);
+  target.write('data', offset + 36, 'latin1');
+  target.writeUInt32LE(dataBytes, offset + CANONICAL_DATA_SIZE_OFFSET);
+  return target;
+}
+
+export interface WavFormat {
+  /** 1 (PCM), 3 (float), 0xFFFE (extensible), ... as declared. */
+  readonly audioFormat: number;
+  /** For WAVE_FORMAT_EXTENSIBLE: the format code from the sub-format GUID; otherwise audioFormat. */
+  readonly effectiveFormat: number;
+  readonly channels: number;
+  readonly sampleRateHz: number;
+  readonly byteRate: number;
+  readonly blockAlign: number;
+  readonly bitsPerSample: number;
+}
+
+export interface ParsedWavHeader {
+  readonly format: WavFormat;
+  /** File offset of the first PCM byte. */
+  readonly dataOffset: number;
+  /** The data chunk size as written in the header (may be stale after a crash). */
+  readonly declaredDataBytes: number;
+  /** File offset of the data chunk's size field (for in-place repair). */
+  readonly dataSizeFieldOffset: number;
+  /** The RIFF size field as written. */
+  readonly declaredRiffBytes: number;
+}
+
+/**
+ * Parses the header from the first bytes of a file (pass at least 4 KiB, or the whole file when
+ * it is smaller). Walks the chunks up to the data chunk; does not require the sizes to match
+ * the file, since after a crash they will not.
+ */
+export function parseWavHeader(buf: Buffer): ParsedWavHeader {
+  if (buf.length < 12) throw new WavFormatError(`too short for a WAV header: ${buf.length} bytes`);
+  if (buf.toString('latin1', 0, 4) !== 'RIFF') {
+    const tag = buf.toString('latin1', 0, 4);
+    throw new WavFormatError(tag === 'RF64' ? 'RF64 files are not supported' : `not a RIFF file (starts with ${JSON.stringify(tag)})`);
+  }
+  if (buf.toString('latin1', 8, 12) !== 'WAVE') throw new WavFormatError('RIFF file is not WAVE');
+  const declaredRiffBytes = buf.readUInt32LE(RIFF_SIZE_OFFSET);
+  let format: WavFormat | undefined;
+  let pos = 12;
+  while (pos + 8 <= buf.length) {
+    const id = buf.toString('latin1', pos, pos + 4);
+    const size = buf.readUInt32LE(pos + 4);
+    const body = pos + 8;
+    if (id === 'fmt ') {
+      if (size < 16) throw new WavFormatError(`fmt chunk too small: ${size} bytes`);
+      if (body + 16 > buf.length) throw new WavFormatError('fmt chunk truncated');
+      const audioFormat = buf.readUInt16LE(body);
+      let effectiveFormat = audioFormat;
+      if (audioFormat === WAVE_FORMAT_EXTENSIBLE) {
+        // cbSize(2) validBits(2) channelMask(4) then the GUID, whose first 2 bytes are the format code.
+        if (size < 40 || body + 26 > buf.length) throw new WavFormatError('extensible fmt chunk truncated');
+        effectiveFormat = buf.readUInt16LE(body + 24);
+      }
+      format = {
+        audioFormat,
+        effectiveFormat,
+        channels: buf.readUInt16LE(body + 2),
+        sampleRateHz: buf.readUInt32LE(body + 4),
+        byteRate: buf.readUInt32LE(body + 8),
+        blockAlign: buf.readUInt16LE(body + 12),
+        bitsPerSample: buf.readUInt16LE(body + 14),
+      };
+      if (format.channels === 0) throw new WavFormatError('fmt chunk declares 0 channels');
+      if (format.sampleRateHz === 0) throw new WavFormatError('fmt chunk declares a 0 Hz sample rate');
+      if (format.blockAlign === 0) throw new WavFormatError('fmt chunk declares a 0-byte block');
+    } else if (id === 'data') {
+      if (format === undefined) throw new WavFormatError('data chunk before fmt chunk');
+      return { format, dataOffset: body, declaredDataBytes: size, dataSizeFieldOffset: pos + 4, declaredRiffBytes };
+    } else if (!/^[\x20-\x7e]{4}$/.test(id)) {
+      throw new WavFormatError(`garbage where a chunk id should be at byte ${pos}`);
+    }
+    // Chunks are padded to an even size.
+    pos = body + size + (size & 1);
+  }
+  throw new WavFormatError(
+    format === undefined ? `no fmt chunk in the first ${buf.length} bytes` : `no data chunk in the first ${buf.length} bytes`,
+  );
+}

@@ -1,0 +1,64 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Schema history. Each entry runs once, inside its own transaction together with the bump of
+ * `PRAGMA user_version` (which lives in the database header and is transactional), so a power
+ * cut mid-migration leaves the database at the previous version, never half-migrated.
+ *
+ * Rules: append only; never edit a migration that has shipped; versions are 1, 2, 3, ...
+ *
+ * Conventions: times are INTEGER milliseconds since the Unix epoch (UTC), named `*_at_ms` in
+ * SQL and `*AtMs` in TypeScript; they compare and sort as numbers and need no parsing.
+ *
+ * Planned for the transcription issue (not built here; take the next free numbers):
+ * - 3 transcripts: recording_id TEXT PRIMARY KEY REFERENCES recordings(id) ON DELETE CASCADE,
+ *   text, language, model, audio_ctx, duration_ms (engine time), segments JSON, created_at_ms;
+ * - 4 jobs: id INTEGER PRIMARY KEY, recording_id REFERENCES recordings(id) ON DELETE CASCADE,
+ *   kind, state CHECK (queued|running|done|failed), attempts, next_attempt_at_ms, last_error,
+ *   created_at_ms, updated_at_ms; index on (state, next_attempt_at_ms), so a restarted
+ *   appliance picks up queued work from disk (the "deferred, never dropped" requirement).
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly up: string | ((db: Database) => void);
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'recordings',
+    up: `
+      CREATE TABLE recordings (
+        id             TEXT    PRIMARY KEY NOT NULL,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER,
+        duration_ms    INTEGER,
+        -- relative to the recordings folder, so the data dir can move
+        audio_path     TEXT    NOT NULL,
+        sample_rate_hz INTEGER NOT NULL CHECK (sample_rate_hz > 0),
+        status         TEXT    NOT NULL DEFAULT 'recording'
+                       CHECK (status IN ('recording','recorded','transcribing','transcribed','failed')),
+        error          TEXT,
+        pre_roll_ms    INTEGER NOT NULL DEFAULT 0 CHECK (pre_roll_ms >= 0),
+        bytes          INTEGER,
+        created_at_ms  INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX recordings_started_at ON recordings (started_at_ms DESC, id DESC);
+      CREATE INDEX recordings_status ON recordings (status);
+    `,
+  },
+  {
+    version: 2,
+    name: 'health heartbeat',
+    // One row rewritten by checkWritable(): a real committed write is the only way to notice an
+    // SD card that the kernel remounted read-only or that is full.
+    up: `
+      CREATE TABLE health_heartbeat (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        at_ms INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];

@@ -1,0 +1,235 @@
+import type { Database, Statement } from 'better-sqlite3';
+
+export const RECORDING_STATUSES = ['recording', 'recorded', 'transcribing', 'transcribed', 'failed'] as const;
+export type RecordingStatus = (typeof RECORDING_STATUSES)[number];
+
+export function isRecordingStatus(value: string): value is RecordingStatus {
+  return (RECORDING_STATUSES as readonly string[]).includes(value);
+}
+
+/** One recording as the rest of the code sees it. Times are ms since the Unix epoch. */
+export interface Recording {
+  readonly id: string;
+  readonly startedAtMs: number;
+  readonly endedAtMs: number | null;
+  readonly durationMs: number | null;
+  /** Relative to the recordings folder. */
+  readonly audioPath: string;
+  readonly sampleRateHz: number;
+  readonly status: RecordingStatus;
+  readonly error: string | null;
+  readonly preRollMs: number;
+  /** Size of the audio data (WAV data chunk), once known. */
+  readonly bytes: number | null;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+export interface NewRecording {
+  readonly id: string;
+  readonly startedAtMs: number;
+  readonly audioPath: string;
+  readonly sampleRateHz: number;
+  readonly preRollMs: number;
+}
+
+export interface FinishedRecording {
+  readonly endedAtMs: number;
+  readonly durationMs: number;
+  readonly bytes: number;
+  readonly status?: 'recorded';
+}
+
+export interface ListOptions {
+  /** 1..1000. */
+  readonly limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`: continue after that item. */
+  readonly before?: string;
+  /** Alternative to `before` for simple page numbers; ignored when `before` is given. */
+  readonly offset?: number;
+}
+
+export interface RecordingPage {
+  readonly items: Recording[];
+  /** All recordings, not just this page. */
+  readonly total: number;
+  /** Pass as `before` for the next (older) page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+export class InvalidCursorError extends Error {
+  constructor(cursor: string) {
+    super(`invalid cursor: ${JSON.stringify(cursor)}`);
+    this.name = 'InvalidCursorError';
+  }
+}
+
+interface RecordingRow {
+  id: string;
+  started_at_ms: number;
+  ended_at_ms: number | null;
+  duration_ms: number | null;
+  audio_path: string;
+  sample_rate_hz: number;
+  status: string;
+  error: string | null;
+  pre_roll_ms: number;
+  bytes: number | null;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+function fromRow(row: RecordingRow): Recording {
+  // The CHECK constraint guarantees this; the guard keeps the type honest if someone edits the db.
+  const status = isRecordingStatus(row.status) ? row.status : 'failed';
+  return {
+    id: row.id,
+    startedAtMs: row.started_at_ms,
+    endedAtMs: row.ended_at_ms,
+    durationMs: row.duration_ms,
+    audioPath: row.audio_path,
+    sampleRateHz: row.sample_rate_hz,
+    status,
+    error: row.error,
+    preRollMs: row.pre_roll_ms,
+    bytes: row.bytes,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  };
+}
+
+// Cursor: "<startedAtMs>_<id>". Ordering is by (started_at_ms, id), and the cursor carries both,
+// so paging stays correct even if the item it points at is deleted between two pages.
+const CURSOR_PATTERN = /^(\d{1,16})_([0-9a-z]{1,64})$/;
+
+function encodeCursor(recording: Recording): string {
+  return `${recording.startedAtMs}_${recording.id}`;
+}
+
+function decodeCursor(cursor: string): { startedAtMs: number; id: string } {
+  const match = CURSOR_PATTERN.exec(cursor);
+  const startedAtMs = match?.[1] === undefined ? NaN : Number(match[1]);
+  const id = match?.[2];
+  if (id === undefined || !Number.isSafeInteger(startedAtMs)) throw new InvalidCursorError(cursor);
+  return { startedAtMs, id };
+}
+
+const MAX_LIMIT = 1000;
+
+/**
+ * Recordings table access. Statements are prepared once (better-sqlite3 statements are cheap to
+ * keep and compile the SQL only here). All calls are synchronous: better-sqlite3 is, and each
+ * statement is a few microseconds on an indexed table.
+ */
+export class RecordingsRepo {
+  private readonly insertStmt: Statement<[NewRecording & { nowMs: number }]>;
+  private readonly finishStmt: Statement<[{ id: string; endedAtMs: number; durationMs: number; bytes: number; status: string; nowMs: number }]>;
+  private readonly setStatusStmt: Statement<[{ id: string; status: string; error: string | null; nowMs: number }]>;
+  private readonly deleteStmt: Statement<[string]>;
+  private readonly getStmt: Statement<[string], RecordingRow>;
+  private readonly pageStmt: Statement<[number, number], RecordingRow>;
+  private readonly pageBeforeStmt: Statement<[{ startedAtMs: number; id: string; limit: number }], RecordingRow>;
+  private readonly countStmt: Statement<[], { n: number }>;
+  private readonly byStatusStmt: Statement<[string], RecordingRow>;
+
+  // Preparing statements has no side effect on the database; doing it here means a schema that
+  // does not match the code fails at start-up rather than at the first button press.
+  constructor(
+    db: Database,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO recordings (id, started_at_ms, audio_path, sample_rate_hz, pre_roll_ms, status, created_at_ms, updated_at_ms)
+       VALUES (@id, @startedAtMs, @audioPath, @sampleRateHz, @preRollMs, 'recording', @nowMs, @nowMs)`,
+    );
+    this.finishStmt = db.prepare(
+      `UPDATE recordings SET ended_at_ms = @endedAtMs, duration_ms = @durationMs, bytes = @bytes,
+         status = @status, error = NULL, updated_at_ms = @nowMs WHERE id = @id`,
+    );
+    this.setStatusStmt = db.prepare(
+      'UPDATE recordings SET status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id',
+    );
+    this.deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
+    this.getStmt = db.prepare('SELECT * FROM recordings WHERE id = ?');
+    this.pageStmt = db.prepare('SELECT * FROM recordings ORDER BY started_at_ms DESC, id DESC LIMIT ? OFFSET ?');
+    this.pageBeforeStmt = db.prepare(
+      `SELECT * FROM recordings WHERE (started_at_ms, id) < (@startedAtMs, @id)
+       ORDER BY started_at_ms DESC, id DESC LIMIT @limit`,
+    );
+    this.countStmt = db.prepare('SELECT count(*) AS n FROM recordings');
+    this.byStatusStmt = db.prepare('SELECT * FROM recordings WHERE status = ? ORDER BY started_at_ms ASC, id ASC');
+  }
+
+  /** Inserts a recording in status `recording`. Throws on a duplicate id. */
+  create(recording: NewRecording): Recording {
+    this.insertStmt.run({ ...recording, nowMs: this.nowMs() });
+    return this.mustGet(recording.id);
+  }
+
+  /** Stores the final length and marks the recording `recorded`; undefined if the id is unknown. */
+  finish(id: string, finished: FinishedRecording): Recording | undefined {
+    const result = this.finishStmt.run({
+      id,
+      endedAtMs: finished.endedAtMs,
+      durationMs: finished.durationMs,
+      bytes: finished.bytes,
+      status: finished.status ?? 'recorded',
+      nowMs: this.nowMs(),
+    });
+    return result.changes === 0 ? undefined : this.mustGet(id);
+  }
+
+  markFailed(id: string, error: string): Recording | undefined {
+    return this.setStatus(id, 'failed', error);
+  }
+
+  /** Changes the status; the error is cleared unless given. Undefined if the id is unknown. */
+  setStatus(id: string, status: RecordingStatus, error?: string): Recording | undefined {
+    const result = this.setStatusStmt.run({ id, status, error: error ?? null, nowMs: this.nowMs() });
+    return result.changes === 0 ? undefined : this.mustGet(id);
+  }
+
+  /** Removes the row (a cancelled recording); the caller removes the file. True if it existed. */
+  delete(id: string): boolean {
+    return this.deleteStmt.run(id).changes > 0;
+  }
+
+  get(id: string): Recording | undefined {
+    const row = this.getStmt.get(id);
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  /** Newest first. Throws InvalidCursorError or RangeError for bad paging input. */
+  list(options: ListOptions): RecordingPage {
+    const { limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new RangeError(`limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
+    }
+    let rows: RecordingRow[];
+    if (options.before !== undefined) {
+      const { startedAtMs, id } = decodeCursor(options.before);
+      rows = this.pageBeforeStmt.all({ startedAtMs, id, limit: limit + 1 });
+    } else {
+      const offset = options.offset ?? 0;
+      if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+      rows = this.pageStmt.all(limit + 1, offset);
+    }
+    // One extra row tells whether another page exists without a second query.
+    const hasMore = rows.length > limit;
+    const items = rows.slice(0, limit).map(fromRow);
+    const last = items[items.length - 1];
+    const total = this.countStmt.get()?.n ?? 0;
+    return { items, total, nextCursor: hasMore && last !== undefined ? encodeCursor(last) : null };
+  }
+
+  /** Oldest first: the order in which start-up recovery and the transcription queue handle them. */
+  findByStatus(status: RecordingStatus): Recording[] {
+    return this.byStatusStmt.all(status).map(fromRow);
+  }
+
+  private mustGet(id: string): Recording {
+    const recording = this.get(id);
+    if (recording === undefined) throw new Error(`recording ${id} vanished during an update`);
+    return recording;
+  }
+}
