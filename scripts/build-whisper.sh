@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Build whisper.cpp's whisper-server and whisper-cli from a pinned source, once per
+# (source, flags, arch, compiler, CPU) key, into .cache/whisper/<key>/bin/.
+#
+# Source: the npm package nodejs-whisper@0.3.1 carries a complete whisper.cpp 1.9.1 tree with
+# CMake. We only use that tree; the package's own JS and prebuilt bits are ignored. Fetched with
+# `npm pack` (works wherever the npm registry works, which is every dev/CI machine and the Pi's
+# provisioning), and checked against the pinned sha512 below before anything is extracted.
+#
+# Usage: scripts/build-whisper.sh [--quiet]
+#   SCOUT_CACHE_DIR   cache root (default: <repo>/.cache)
+#   SCOUT_WHISPER_JOBS  parallel jobs (default: nproc)
+# Prints the bin dir as the LAST line of stdout; progress goes to stderr.
+set -euo pipefail
+
+PKG="nodejs-whisper@0.3.1"
+TARBALL="nodejs-whisper-0.3.1.tgz"
+# `npm view nodejs-whisper@0.3.1 dist.integrity`; also checked as sha256 of the tarball below.
+PINNED_SHA512_B64="ceoilUVraRuR5FnNyXpGQT2auAR48Oc3AQBEmkXnVpSn9iN6yVRzQBFCqVTGWbk6Wdi95NhvwXNzFvuR7erLWw=="
+PINNED_SHA256="92041caf2b26c74b7f489fedf37bd093f216eebd61df512045ec2d19d0531d37"
+SRC_SUBDIR="package/cpp/whisper.cpp"
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${SCOUT_CACHE_DIR:-$REPO_DIR/.cache}"
+WHISPER_DIR="$CACHE_DIR/whisper"
+SRC_CACHE="$CACHE_DIR/whisper-src"
+JOBS="${SCOUT_WHISPER_JOBS:-$(nproc)}"
+
+log() { printf '[build-whisper] %s\n' "$*" >&2; }
+
+# Flags that define the binaries. GGML_NATIVE=ON: -march=native on x86-64; on arm64 ggml asks
+# gcc what -mcpu=native means and uses that (cortex-a72 on a Pi 4: armv8-a+crc, no dotprod/fp16;
+# cortex-a76 on a Pi 5: armv8.2-a+dotprod+fp16). So a Pi 5 build raises SIGILL on a Pi 4: the key
+# below includes the resolved CPU so a copied cache is never reused on a different CPU.
+# GGML_OPENMP=OFF: ggml's own thread pool; OpenMP's spinning workers would compete with capture.
+# BUILD_SHARED_LIBS=OFF: the binaries are self-contained and run from the cache as they are.
+CMAKE_FLAGS=(
+  -DCMAKE_BUILD_TYPE=Release
+  -DBUILD_SHARED_LIBS=OFF
+  -DGGML_NATIVE=ON
+  -DGGML_OPENMP=OFF
+  -DGGML_CCACHE=OFF
+  -DWHISPER_BUILD_TESTS=OFF
+  -DWHISPER_BUILD_EXAMPLES=ON
+  -DWHISPER_BUILD_SERVER=ON
+  -DWHISPER_SDL2=OFF
+  -DWHISPER_CURL=OFF
+  -DWHISPER_FFMPEG=OFF
+)
+TARGETS=(whisper-server whisper-cli)
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+sha512_b64_of() { openssl dgst -sha512 -binary "$1" | base64 -w0; }
+
+fetch_source() {
+  mkdir -p "$SRC_CACHE"
+  local tgz="$SRC_CACHE/$TARBALL"
+  if [[ -f "$tgz" ]] && [[ "$(sha256_of "$tgz")" == "$PINNED_SHA256" ]]; then
+    log "source tarball cached: $tgz"
+  else
+    rm -f "$tgz"
+    log "fetching $PKG with npm pack"
+    (cd "$SRC_CACHE" && npm pack "$PKG" --silent >/dev/null)
+  fi
+  local got512 got256
+  got512="$(sha512_b64_of "$tgz")"
+  got256="$(sha256_of "$tgz")"
+  if [[ "$got512" != "$PINNED_SHA512_B64" || "$got256" != "$PINNED_SHA256" ]]; then
+    log "INTEGRITY MISMATCH for $tgz"
+    log "  sha512 expected $PINNED_SHA512_B64 got $got512"
+    log "  sha256 expected $PINNED_SHA256 got $got256"
+    rm -f "$tgz"
+    exit 3
+  fi
+  log "integrity ok (sha512-$PINNED_SHA512_B64)"
+}
+
+# What -march/-mcpu=native resolves to on this machine, so a cache is never reused on another CPU.
+native_cpu() {
+  case "$(uname -m)" in
+    x86_64)
+      gcc -march=native -Q --help=target 2>/dev/null | awk '$1=="-march=" {print $2; exit}'
+      ;;
+    aarch64|arm64)
+      # gcc prints the -mcpu it picked for "native" in its cc1 command line.
+      echo | gcc -mcpu=native -E -v - 2>&1 | grep -o -- '-mcpu=[^ ]*' | grep -v 'mcpu=native' | head -1
+      ;;
+    *) uname -m ;;
+  esac
+}
+
+compute_key() {
+  {
+    echo "src=$PINNED_SHA512_B64"
+    echo "flags=${CMAKE_FLAGS[*]}"
+    echo "targets=${TARGETS[*]}"
+    echo "arch=$(uname -m)"
+    echo "cc=$(gcc --version | head -1)"
+    echo "cxx=$(g++ --version | head -1)"
+    echo "cmake=$(cmake --version | head -1)"
+    echo "cpu=$(native_cpu)"
+  } | sha256sum | cut -c1-16
+}
+
+main() {
+  local quiet=0
+  [[ "${1:-}" == "--quiet" ]] && quiet=1
+  mkdir -p "$WHISPER_DIR"
+  local key out
+  key="$(compute_key)"
+  out="$WHISPER_DIR/$key"
+  if [[ -x "$out/bin/whisper-server" && -x "$out/bin/whisper-cli" && -f "$out/.complete" ]]; then
+    log "up to date: key $key"
+  else
+    # One build at a time per cache: vitest workers or a second shell wait here instead of
+    # building the same tree twice on two cores.
+    exec 9>"$WHISPER_DIR/.lock"
+    flock 9
+    if [[ -f "$out/.complete" ]]; then
+      log "built by another process meanwhile: key $key"
+    else
+      fetch_source
+      local started=$SECONDS
+      rm -rf "$out"
+      mkdir -p "$out"
+      log "extracting whisper.cpp 1.9.1 tree"
+      tar xzf "$SRC_CACHE/$TARBALL" -C "$out" "$SRC_SUBDIR"
+      local src="$out/$SRC_SUBDIR" build="$out/build"
+      log "configuring (key $key, native cpu: $(native_cpu))"
+      if [[ $quiet == 1 ]]; then
+        cmake -S "$src" -B "$build" "${CMAKE_FLAGS[@]}" >"$out/configure.log" 2>&1 \
+          || { tail -50 "$out/configure.log" >&2; exit 4; }
+      else
+        cmake -S "$src" -B "$build" "${CMAKE_FLAGS[@]}" >&2
+      fi
+      log "building ${TARGETS[*]} with -j$JOBS"
+      if [[ $quiet == 1 ]]; then
+        cmake --build "$build" --config Release -j"$JOBS" --target "${TARGETS[@]}" >"$out/build.log" 2>&1 \
+          || { tail -80 "$out/build.log" >&2; exit 5; }
+      else
+        cmake --build "$build" --config Release -j"$JOBS" --target "${TARGETS[@]}" >&2
+      fi
+      mkdir -p "$out/bin"
+      for t in "${TARGETS[@]}"; do cp "$build/bin/$t" "$out/bin/$t"; done
+      # The source and objects are only needed to build; keep the cache small on an SD card.
+      rm -rf "$build" "$out/package"
+      echo "$((SECONDS - started))" >"$out/build-seconds"
+      touch "$out/.complete"
+      log "built in $((SECONDS - started)) s"
+    fi
+    flock -u 9
+  fi
+  ln -sfn "$key" "$WHISPER_DIR/current"
+  log "binaries: $out/bin (whisper-server, whisper-cli); link: $WHISPER_DIR/current"
+  echo "$out/bin"
+}
+
+main "$@"
