@@ -12,6 +12,12 @@ export interface ArecordSourceOptions {
   readonly bufferMs: number;
   /** No frames for this long while starting or running: the child is killed and restarted. */
   readonly stallTimeoutMs: number;
+  /**
+   * How long a fresh arecord may take to deliver its first frames before it counts as stalled.
+   * Opening a USB mic or a PulseAudio stream takes a while (about 1 s for the pulse plugin here).
+   * Default: the larger of stallTimeoutMs and 3000 ms.
+   */
+  readonly startTimeoutMs?: number;
   readonly restart: {
     readonly initialMs: number;
     readonly maxMs: number;
@@ -107,6 +113,7 @@ interface Run {
   /** Resolves when the child has exited and its pipes have closed (or it never started). */
   readonly closed: Promise<void>;
   ended: boolean;
+  framesSeen: boolean;
   stallKill: boolean;
   killTimer: NodeJS.Timeout | null;
 }
@@ -255,7 +262,7 @@ export class ArecordSource implements AudioSource {
     const closed = new Promise<void>((resolve) => {
       resolveClosed = resolve;
     });
-    const run: Run = { child, startedAtMs: this.now(), closed, ended: false, stallKill: false, killTimer: null };
+    const run: Run = { child, startedAtMs: this.now(), closed, ended: false, framesSeen: false, stallKill: false, killTimer: null };
     this.run = run;
     this.lastActivityAtMs = this.now();
 
@@ -312,6 +319,7 @@ export class ArecordSource implements AudioSource {
   private onData(chunk: Buffer): void {
     const nowMs = this.now();
     this.lastActivityAtMs = nowMs;
+    if (this.run !== null) this.run.framesSeen = true;
     const frameBytes = this.frameBytes;
     let offset = 0;
     if (this.carryBytes > 0) {
@@ -395,7 +403,10 @@ export class ArecordSource implements AudioSource {
     if (run === null || run.ended || run.stallKill) return;
     if (this.state !== 'running' && this.state !== 'starting' && this.state !== 'restarting') return;
     const silentMs = this.now() - this.lastActivityAtMs;
-    if (silentMs < this.options.stallTimeoutMs) return;
+    const limitMs = run.framesSeen
+      ? this.options.stallTimeoutMs
+      : (this.options.startTimeoutMs ?? Math.max(this.options.stallTimeoutMs, 3000));
+    if (silentMs < limitMs) return;
     run.stallKill = true;
     this.lastError = `no audio from ${this.options.device} for ${silentMs} ms (stall)`;
     this.options.logger.warn({ silentMs, pid: run.child.pid }, 'arecord stalled; killing it');
