@@ -329,8 +329,9 @@ export class KernelLed implements Led {
         case 'blink':
           // Selecting the trigger again would restart the blink phase and recreate the files.
           if (this.applied?.mode !== 'blink') await this.write('trigger', 'timer');
-          // The timer trigger creates delay_on/delay_off when it attaches; they are not there before.
+          // The timer trigger creates delay_on, then delay_off, when it attaches; not before.
           await this.waitForFile('delay_on');
+          await this.waitForFile('delay_off');
           await this.write('delay_on', String(Math.max(1, Math.round(pattern.onMs))));
           await this.write('delay_off', String(Math.max(1, Math.round(pattern.offMs))));
           break;
