@@ -100,7 +100,15 @@ export const ConfigSchema = Type.Object(
       description: 'database and recordings; null = $STATE_DIRECTORY under systemd, else ./data in the checkout',
     }),
     logLevel: Type.Union(
-      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
       { default: 'info' },
     ),
     audio: AudioSchema,

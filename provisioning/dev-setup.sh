@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine (or a Pi on Raspberry Pi OS Bookworm) needs to build, run
+# and test Scout: Debian packages, npm packages, the whisper.cpp build. Safe to run again: each
+# step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages. Runtime: alsa-utils (arecord), sox + espeak-ng (simulator mic), util-linux
+# (fallocate). Build: cmake, g++ (whisper.cpp). Tests: pulseaudio (real-time paced capture),
+# chromium (the page), prometheus (promtool), debootstrap (systemd as PID 1).
+PACKAGES=(alsa-utils sox libsox-fmt-all espeak-ng util-linux cmake g++ make python3
+  pulseaudio pulseaudio-utils libasound2-plugins chromium prometheus debootstrap iproute2 ca-certificates)
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages: all present"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+else
+  say "npm packages: up to date"
+fi
+
+if [ -x scripts/build-whisper.sh ] || [ -f scripts/build-whisper.sh ]; then
+  say "building whisper.cpp (cached; rebuilt only when the source or flags change)"
+  bash scripts/build-whisper.sh
+fi
+
+say "compiling TypeScript"
+npm run --silent build
+say "setup done"

@@ -1,0 +1,353 @@
+import type { ButtonEdge, Led, LedPattern } from './hardware/types.js';
+import type { Logger } from './log.js';
+import type { Recorder, TakeResult } from './audio/recorder.js';
+import type { RecordingsRepo } from './store/recordings.js';
+
+/**
+ * The appliance's state machine and the only place that knows the order of the steps:
+ * button -> recorder -> store (-> transcription, later) and what the LEDs show.
+ *
+ *   idle --press--> recording --press+release--> (saving in background) --> idle
+ *                       |--press held >= longPressCancelMs--> cancelled --> idle
+ *
+ * Button edges are handled in order on one chain, so a burst of presses while a recording is
+ * being saved cannot interleave two starts or two stops.
+ */
+
+export type Phase = 'starting' | 'idle' | 'recording' | 'stopped';
+
+export interface ApplianceSnapshot {
+  readonly phase: Phase;
+  readonly recordingId: string | null;
+  readonly recordingStartedAtMs: number | null;
+  readonly savesInFlight: number;
+  /** Problems the user should see (LED error pattern); empty when all is well. */
+  readonly faults: readonly string[];
+  readonly leds: Readonly<Record<string, LedPattern>>;
+  readonly lastEvent: string | null;
+}
+
+export interface ApplianceOptions {
+  readonly mode: 'toggle' | 'hold';
+  readonly longPressCancelMs: number;
+  readonly maxDurationMs: number;
+  readonly minFreeBytes: number;
+  readonly sampleRateHz: number;
+  readonly recorder: Recorder;
+  readonly recordings: RecordingsRepo;
+  readonly leds: { readonly status: Led; readonly record: Led };
+  readonly newId: () => string;
+  /** Free bytes where recordings go; checked before each recording. */
+  readonly freeBytes: () => Promise<number>;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface RecordingSaved {
+  readonly id: string;
+  readonly durationMs: number;
+}
+
+export const LED_PATTERNS = {
+  off: { mode: 'off' },
+  on: { mode: 'on' },
+  /** Saving or transcribing: slow, calm. */
+  busy: { mode: 'blink', onMs: 500, offMs: 500 },
+  /** Something needs attention (mic gone, disk full, model missing). */
+  fault: { mode: 'blink', onMs: 100, offMs: 100 },
+  /** Start-up. */
+  starting: { mode: 'blink', onMs: 250, offMs: 250 },
+} as const satisfies Record<string, LedPattern>;
+
+export class Appliance {
+  private phase: Phase = 'starting';
+  private current: { id: string; startedAtMs: number } | null = null;
+  private savesInFlight = 0;
+  private readonly faults = new Map<string, string>();
+  private chain: Promise<void> = Promise.resolve();
+  private pressedAtMs: number | null = null;
+  private pressStartedRecording = false;
+  /** Capture position at the press that started the take: pre-roll counts back from here. */
+  private pressedAtPosition = 0;
+  private cancelTimer: NodeJS.Timeout | null = null;
+  private maxDurationTimer: NodeJS.Timeout | null = null;
+  private lastEvent: string | null = null;
+  private readonly savedListeners: ((saved: RecordingSaved) => void)[] = [];
+  private readonly changeListeners: (() => void)[] = [];
+  private readonly now: () => number;
+
+  constructor(private readonly options: ApplianceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    await this.options.leds.status.start();
+    await this.options.leds.record.start();
+    this.phase = 'idle';
+    this.refreshLeds();
+    this.changed();
+  }
+
+  /** Finishes (saves) a recording in progress, waits for saves, and turns the LEDs off. */
+  async stop(): Promise<void> {
+    if (this.phase === 'stopped') return;
+    this.clearTimers();
+    await this.enqueue(async () => {
+      if (this.current) await this.finishRecording('shutdown');
+    });
+    await this.chain;
+    this.phase = 'stopped';
+    this.options.leds.status.set(LED_PATTERNS.off);
+    this.options.leds.record.set(LED_PATTERNS.off);
+    await this.options.leds.record.stop();
+    await this.options.leds.status.stop();
+    this.changed();
+  }
+
+  /** A button edge, from the physical button or from the HTTP API: the same code path. */
+  handleEdge(edge: ButtonEdge, atMs: number = this.now()): void {
+    if (this.phase === 'starting' || this.phase === 'stopped') {
+      this.options.logger.info({ edge, phase: this.phase }, 'button ignored: not running');
+      return;
+    }
+    if (edge === 'press') this.onPress(atMs);
+    else this.onRelease(atMs);
+  }
+
+  /** Press and release at once: what a short click of the button does. */
+  toggle(): void {
+    const atMs = this.now();
+    this.handleEdge('press', atMs);
+    this.handleEdge('release', atMs);
+  }
+
+  /** Resolves when every queued button action has run (tests and shutdown use it). */
+  async settled(): Promise<void> {
+    let seen: Promise<void> | null = null;
+    while (seen !== this.chain) {
+      seen = this.chain;
+      await seen;
+    }
+  }
+
+  setFault(key: string, message: string | null): void {
+    const before = this.faults.get(key);
+    if (message === null) this.faults.delete(key);
+    else this.faults.set(key, message);
+    if (before !== message) {
+      this.refreshLeds();
+      this.changed();
+    }
+  }
+
+  onSaved(listener: (saved: RecordingSaved) => void): void {
+    this.savedListeners.push(listener);
+  }
+
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  snapshot(): ApplianceSnapshot {
+    return {
+      phase: this.phase,
+      recordingId: this.current?.id ?? null,
+      recordingStartedAtMs: this.current?.startedAtMs ?? null,
+      savesInFlight: this.savesInFlight,
+      faults: [...this.faults.values()],
+      leds: {
+        [this.options.leds.status.name]: this.options.leds.status.current(),
+        [this.options.leds.record.name]: this.options.leds.record.current(),
+      },
+      lastEvent: this.lastEvent,
+    };
+  }
+
+  private onPress(atMs: number): void {
+    this.pressedAtMs = atMs;
+    this.pressStartedRecording = false;
+    if (this.phase === 'idle') {
+      this.pressStartedRecording = true;
+      this.pressedAtPosition = this.options.recorder.position();
+      // The phase changes now, not when the file is open, so a quick second press stops this take.
+      this.phase = 'recording';
+      this.changed();
+      const pressedAtPosition = this.pressedAtPosition;
+      void this.enqueue(() => this.beginRecording(atMs, pressedAtPosition));
+    }
+    if (this.options.mode === 'toggle' && this.phase === 'recording') {
+      this.clearCancelTimer();
+      this.cancelTimer = setTimeout(() => {
+        this.cancelTimer = null;
+        void this.enqueue(() => this.cancelRecording('long press'));
+      }, this.options.longPressCancelMs);
+    }
+  }
+
+  private onRelease(atMs: number): void {
+    const heldMs = this.pressedAtMs === null ? 0 : atMs - this.pressedAtMs;
+    const startedByThisPress = this.pressStartedRecording;
+    this.pressedAtMs = null;
+    this.pressStartedRecording = false;
+    const cancelArmed = this.cancelTimer !== null;
+    this.clearCancelTimer();
+    if (this.phase !== 'recording') return;
+    if (this.options.mode === 'hold') {
+      void this.enqueue(() => this.finishRecording('release'));
+      return;
+    }
+    // Toggle mode: the press that started the take does not end it; a later short press does.
+    // Edges replayed with explicit times (HTTP, tests) can show a long hold without the timer having fired.
+    if (startedByThisPress && heldMs < this.options.longPressCancelMs) return;
+    if (heldMs >= this.options.longPressCancelMs && cancelArmed) {
+      void this.enqueue(() => this.cancelRecording('long press'));
+      return;
+    }
+    if (!startedByThisPress) void this.enqueue(() => this.finishRecording('button'));
+  }
+
+  private async beginRecording(pressedAtMs: number, pressedAtPosition: number): Promise<void> {
+    const { recorder, recordings, logger } = this.options;
+    const freeBytes = await this.options.freeBytes().catch(() => Number.POSITIVE_INFINITY);
+    if (freeBytes < this.options.minFreeBytes) {
+      this.phase = 'idle';
+      this.noteEvent(`not recording: only ${Math.round(freeBytes / 1e6)} MB free`);
+      this.setFault('disk', `disk nearly full: ${Math.round(freeBytes / 1e6)} MB free`);
+      logger.warn({ freeBytes }, 'recording refused: disk nearly full');
+      return;
+    }
+    this.setFault('disk', null);
+    const id = this.options.newId();
+    const startedAtMs = pressedAtMs;
+    this.current = { id, startedAtMs };
+    try {
+      const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition);
+      // The row comes before the file: if we crash after the file exists, start-up repair finds it by its status.
+      recordings.create({ id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs });
+      await recorder.open();
+      this.setFault('storage', null);
+      logger.info({ recordingId: id, preRollMs }, 'recording started');
+      this.noteEvent(`recording ${id} started`);
+      this.maxDurationTimer = setTimeout(() => {
+        this.maxDurationTimer = null;
+        void this.enqueue(() => this.finishRecording('maximum duration'));
+      }, this.options.maxDurationMs);
+    } catch (error) {
+      this.current = null;
+      this.phase = 'idle';
+      if (recorder.activeId() === id) await recorder.cancel().catch(() => undefined);
+      logger.error({ err: error, recordingId: id }, 'recording could not start');
+      this.safely(() => recordings.markFailed(id, `could not start: ${(error as Error).message}`));
+      this.setFault('storage', `cannot record: ${(error as Error).message}`);
+    }
+    this.refreshLeds();
+    this.changed();
+  }
+
+  private async finishRecording(reason: string): Promise<void> {
+    const current = this.current;
+    if (!current || !this.options.recorder.isRecording()) {
+      this.current = null;
+      if (this.phase === 'recording') this.phase = 'idle';
+      return;
+    }
+    this.clearTimers();
+    this.current = null;
+    this.phase = 'idle';
+    this.savesInFlight += 1;
+    this.refreshLeds();
+    this.changed();
+    const { logger, recordings } = this.options;
+    try {
+      const take: TakeResult = await this.options.recorder.end();
+      recordings.finish(current.id, {
+        endedAtMs: this.now(),
+        durationMs: take.durationMs,
+        bytes: take.bytes,
+      });
+      logger.info(
+        { recordingId: current.id, durationMs: take.durationMs, bytes: take.bytes, reason, lostSamples: take.overwrittenSamples },
+        'recording saved',
+      );
+      this.noteEvent(`recording ${current.id} saved (${(take.durationMs / 1000).toFixed(1)} s)`);
+      for (const listener of this.savedListeners) listener({ id: current.id, durationMs: take.durationMs });
+    } catch (error) {
+      logger.error({ err: error, recordingId: current.id }, 'recording could not be saved');
+      this.safely(() => recordings.markFailed(current.id, `could not save: ${(error as Error).message}`));
+      this.setFault('storage', `saving failed: ${(error as Error).message}`);
+    } finally {
+      this.savesInFlight -= 1;
+      this.refreshLeds();
+      this.changed();
+    }
+  }
+
+  private async cancelRecording(reason: string): Promise<void> {
+    const current = this.current;
+    if (!current || !this.options.recorder.isRecording()) return;
+    this.clearTimers();
+    this.current = null;
+    this.phase = 'idle';
+    try {
+      await this.options.recorder.cancel();
+      this.options.recordings.delete(current.id);
+      this.options.logger.info({ recordingId: current.id, reason }, 'recording cancelled and discarded');
+      this.noteEvent(`recording ${current.id} cancelled`);
+    } catch (error) {
+      this.options.logger.error({ err: error, recordingId: current.id }, 'cancelling the recording failed');
+      this.safely(() => this.options.recordings.markFailed(current.id, `cancel failed: ${(error as Error).message}`));
+    }
+    this.refreshLeds();
+    this.changed();
+  }
+
+  private enqueue(action: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(action).catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'button action failed');
+    });
+    this.chain = next;
+    return next;
+  }
+
+  private refreshLeds(): void {
+    const { status, record } = this.options.leds;
+    record.set(this.phase === 'recording' ? LED_PATTERNS.on : LED_PATTERNS.off);
+    if (this.phase === 'starting') status.set(LED_PATTERNS.starting);
+    else if (this.faults.size > 0) status.set(LED_PATTERNS.fault);
+    else if (this.savesInFlight > 0) status.set(LED_PATTERNS.busy);
+    else status.set(LED_PATTERNS.on);
+  }
+
+  private noteEvent(text: string): void {
+    this.lastEvent = text;
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'state listener failed');
+      }
+    }
+  }
+
+  private safely(action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'store update failed');
+    }
+  }
+
+  private clearCancelTimer(): void {
+    if (this.cancelTimer) clearTimeout(this.cancelTimer);
+    this.cancelTimer = null;
+  }
+
+  private clearTimers(): void {
+    this.clearCancelTimer();
+    if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
+    this.maxDurationTimer = null;
+  }
+}

@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import Fastify, { LogController, type FastifyError } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Logger } from '../log.js';
+import { isRecordingId } from '../store/ids.js';
+import type { RecordingsRepo } from '../store/recordings.js';
+
+/**
+ * The LAN API and the simulator page. Everything a person or a script needs without SSH:
+ * recordings and their audio, the button, the appliance state, health.
+ * Every bad request is a 4xx JSON answer; nothing a client sends can reach a 500 or a crash.
+ */
+
+export interface HealthReport {
+  readonly status: 'healthy' | 'degraded' | 'unhealthy';
+}
+
+export interface HttpDeps {
+  readonly recordings: RecordingsRepo;
+  readonly recordingsDir: string;
+  readonly webDir: string;
+  /** The same entry point as the physical button. */
+  readonly button: (action: ButtonAction) => void;
+  readonly state: () => unknown;
+  readonly health: () => Promise<HealthReport>;
+  /** Prometheus text exposition; absent until metrics are wired. */
+  readonly metrics?: () => Promise<{ contentType: string; body: string }>;
+  readonly logger: Logger;
+}
+
+const ButtonBody = Type.Object(
+  { action: Type.Union([Type.Literal('press'), Type.Literal('release'), Type.Literal('toggle')]) },
+  { additionalProperties: false },
+);
+export type ButtonAction = Static<typeof ButtonBody>['action'];
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+    offset: Type.Integer({ minimum: 0, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export type HttpServer = ReturnType<typeof createHttpServer>;
+
+// The return type is inferred: fastify's instance type carries our pino Logger type.
+export function createHttpServer(deps: HttpDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // The page polls every half second; a line per request would drown the journal.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Recordings are tiny JSON; a large body is a mistake or an attack.
+    bodyLimit: 16 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: true } },
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      return reply.code(400).send({ error: 'bad_request', message: error.message });
+    }
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad_request', message: error.message });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}` }),
+  );
+
+  void app.register(fastifyStatic, { root: deps.webDir, prefix: '/', index: ['index.html'], decorateReply: true });
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>('/api/recordings', { schema: { querystring: ListQuery } }, (request) => {
+    const { limit, offset } = request.query;
+    return deps.recordings.list({ limit, offset });
+  });
+
+  app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id', { schema: { params: IdParams } }, (request, reply) => {
+    const recording = findRecording(deps, request.params.id);
+    if (!recording) return reply.code(404).send(notFound(request.params.id));
+    return recording;
+  });
+
+  app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id/audio', { schema: { params: IdParams } }, (request, reply) => {
+    const recording = findRecording(deps, request.params.id);
+    if (!recording) return reply.code(404).send(notFound(request.params.id));
+    if (recording.status === 'recording') {
+      return reply.code(409).send({ error: 'conflict', message: 'recording still in progress' });
+    }
+    // sendFile handles Range, ETag and HEAD; the path comes from the database, never from the URL.
+    return reply
+      .header('content-type', 'audio/wav')
+      .header('content-disposition', `inline; filename="${recording.id}.wav"`)
+      .sendFile(recording.audioPath, deps.recordingsDir, { acceptRanges: true, cacheControl: false });
+  });
+
+  app.post<{ Body: Static<typeof ButtonBody> }>('/api/button', { schema: { body: ButtonBody } }, (request, reply) => {
+    deps.button(request.body.action);
+    return reply.code(202).send({ accepted: request.body.action });
+  });
+
+  app.get('/api/state', () => deps.state());
+
+  app.get('/healthz', async (_request, reply) => {
+    const report = await deps.health();
+    return reply.code(report.status === 'unhealthy' ? 503 : 200).send(report);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    if (!deps.metrics) return reply.code(404).send({ error: 'not_found', message: 'metrics are not enabled' });
+    const { contentType, body } = await deps.metrics();
+    return reply.header('content-type', contentType).send(body);
+  });
+
+  return app;
+}
+
+function findRecording(deps: HttpDeps, id: string): ReturnType<RecordingsRepo['get']> {
+  // Ids are generated by us; anything else cannot exist, and never reaches the filesystem.
+  if (!isRecordingId(id)) return undefined;
+  return deps.recordings.get(id);
+}
+
+function notFound(id: string): { error: string; message: string } {
+  return { error: 'not_found', message: `no recording ${JSON.stringify(id)}` };
+}
+
+export function defaultWebDir(projectRoot: string): string {
+  return join(projectRoot, 'src', 'http', 'web');
+}

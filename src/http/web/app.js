@@ -1,0 +1,111 @@
+// The simulator page: drives the same HTTP API a script would use (POST /api/button, GET /api/state).
+const $ = (id) => document.getElementById(id);
+const button = $('button');
+let pressedAt = 0;
+let knownRecordings = '';
+
+async function sendButton(action) {
+  const response = await fetch('/api/button', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ action }),
+  });
+  if (!response.ok) console.warn('button', action, response.status);
+  setTimeout(refresh, 50);
+}
+
+// Pointer down/up map to press/release, so hold-to-talk and the long-press cancel work as on the device.
+button.addEventListener('pointerdown', (event) => {
+  event.preventDefault();
+  pressedAt = performance.now();
+  button.classList.add('held');
+  void sendButton('press');
+});
+for (const type of ['pointerup', 'pointercancel', 'pointerleave']) {
+  button.addEventListener(type, () => {
+    if (!pressedAt) return;
+    pressedAt = 0;
+    button.classList.remove('held');
+    void sendButton('release');
+  });
+}
+button.addEventListener('keydown', (event) => {
+  if ((event.key === ' ' || event.key === 'Enter') && !event.repeat) { event.preventDefault(); void sendButton('toggle'); }
+});
+
+function showLed(element, pattern) {
+  element.dataset.mode = pattern?.mode ?? 'off';
+  if (pattern?.mode === 'blink') element.style.setProperty('--period', `${pattern.onMs + pattern.offMs}ms`);
+}
+
+function formatSeconds(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+async function refreshState() {
+  const state = await (await fetch('/api/state')).json();
+  const { appliance, level } = state;
+  showLed($('led-status'), appliance.leds.status);
+  showLed($('led-record'), appliance.leds.record);
+  $('phase').textContent = appliance.phase;
+  $('elapsed').textContent = appliance.recordingStartedAtMs ? formatSeconds(Date.now() - appliance.recordingStartedAtMs) : '';
+  $('faults').textContent = appliance.faults.join(' · ');
+  $('last-event').textContent = appliance.lastEvent ?? '';
+  const percent = Math.max(0, Math.min(100, ((level?.rmsDbfs ?? -120) + 60) * (100 / 60)));
+  $('level-bar').style.width = `${percent}%`;
+}
+
+async function refreshHealth() {
+  const response = await fetch('/healthz');
+  const health = await response.json();
+  $('health').textContent = health.status;
+  $('health').dataset.status = health.status;
+}
+
+async function refreshRecordings() {
+  const page = await (await fetch('/api/recordings?limit=50')).json();
+  const signature = JSON.stringify(page.items.map((r) => [r.id, r.status, r.durationMs]));
+  if (signature === knownRecordings) return;
+  knownRecordings = signature;
+  $('total').textContent = `(${page.total})`;
+  $('empty').hidden = page.items.length > 0;
+  const list = $('recordings');
+  list.replaceChildren(...page.items.map((recording) => {
+    const item = document.createElement('li');
+    item.dataset.id = recording.id;
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const when = new Date(recording.startedAtMs).toLocaleString();
+    const duration = recording.durationMs != null ? `${(recording.durationMs / 1000).toFixed(1)} s` : '';
+    for (const [className, text] of [['when', when], ['duration', duration], ['status', recording.status], ['error', recording.error ?? '']]) {
+      const span = document.createElement('span');
+      span.className = className;
+      span.textContent = text;
+      meta.append(span);
+    }
+    item.append(meta);
+    if (recording.status !== 'recording') {
+      const audio = document.createElement('audio');
+      audio.controls = true;
+      audio.preload = 'none';
+      audio.src = `/api/recordings/${encodeURIComponent(recording.id)}/audio`;
+      item.append(audio);
+    }
+    return item;
+  }));
+}
+
+async function refresh() {
+  try {
+    await Promise.all([refreshState(), refreshRecordings()]);
+  } catch (error) {
+    $('phase').textContent = 'unreachable';
+    console.warn(error);
+  }
+}
+
+setInterval(refresh, 500);
+setInterval(() => refreshHealth().catch(() => undefined), 3000);
+void refresh();
+void refreshHealth().catch(() => undefined);
