@@ -1,0 +1,114 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { DgramSocket } from 'node-unix-socket';
+import { pino, type Logger } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SdNotify } from '../../src/ops/sd-notify.js';
+
+/** A pino logger whose JSON lines land in an array. */
+function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+describe('SdNotify against a real unix datagram socket', () => {
+  let dir: string;
+  let socketPath: string;
+  let receiver: DgramSocket;
+  let received: string[];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scout-sdnotify-'));
+    socketPath = join(dir, 'notify.sock');
+    receiver = new DgramSocket();
+    received = [];
+    receiver.on('data', (buf: Buffer) => received.push(buf.toString('utf8')));
+    receiver.bind(socketPath);
+  });
+
+  afterEach(async () => {
+    receiver.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+
+  it('sends READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 as systemd expects them', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger });
+    expect(notify.enabled).toBe(true);
+    await notify.ready();
+    await notify.status('recording 00:12');
+    await notify.watchdog();
+    await notify.stopping();
+    await settle();
+    expect(received).toEqual(['READY=1', 'STATUS=recording 00:12', 'WATCHDOG=1', 'STOPPING=1']);
+    expect(lines.filter((l) => l.level === 40)).toEqual([]);
+  });
+
+  it('keeps STATUS= on one line (a newline would start a new field)', async () => {
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger: captureLogger().logger });
+    await notify.status('degraded:\n82 C');
+    await settle();
+    expect(received).toEqual(['STATUS=degraded: 82 C']);
+  });
+
+  it('sends nothing and logs nothing when NOTIFY_SOCKET is unset', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: {}, logger });
+    expect(notify.enabled).toBe(false);
+    await notify.ready();
+    await notify.watchdog();
+    await settle();
+    expect(received).toEqual([]);
+    expect(lines).toEqual([]);
+    expect(notify.watchdogIntervalMs()).toBeNull();
+  });
+
+  it('logs a failed send (no listener at the path) instead of throwing', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: join(dir, 'missing.sock') }, logger });
+    await expect(notify.ready()).resolves.toBeUndefined();
+    await expect(notify.watchdog()).resolves.toBeUndefined();
+    const warnings = lines.filter((l) => l.msg === 'sd_notify send failed');
+    // rate limited: two failures in a row give one line
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('warns once and stays quiet for an abstract socket, which node-unix-socket cannot address', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: '@scout-test' }, logger });
+    expect(notify.enabled).toBe(false);
+    await notify.ready();
+    await notify.watchdog();
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
+  });
+
+  it('sends nothing after close()', async () => {
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger: captureLogger().logger });
+    await notify.close();
+    await notify.close();
+    await notify.watchdog();
+    await settle();
+    expect(received).toEqual([]);
+  });
+
+  it('pings at half of WATCHDOG_USEC, only for the pid named in WATCHDOG_PID', () => {
+    const logger = captureLogger().logger;
+    const at = (env: Record<string, string>): number | null => new SdNotify({ env, logger, pid: 42 }).watchdogIntervalMs();
+    expect(at({ WATCHDOG_USEC: '30000000' })).toBe(15_000);
+    expect(at({ WATCHDOG_USEC: '3000000', WATCHDOG_PID: '42' })).toBe(1500);
+    expect(at({ WATCHDOG_USEC: '3000000', WATCHDOG_PID: '43' })).toBeNull();
+    expect(at({ WATCHDOG_USEC: '0' })).toBeNull();
+    expect(at({ WATCHDOG_USEC: 'soon' })).toBeNull();
+    expect(at({})).toBeNull();
+  });
+});

@@ -1,0 +1,148 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { DgramSocket } from 'node-unix-socket';
+import { pino, type Logger } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AudioSourceStatus } from '../../src/hardware/types.js';
+import { SdNotify } from '../../src/ops/sd-notify.js';
+import { Watchdog, audioFramesProgress, eventLoopProgress, predicateProgress } from '../../src/ops/watchdog.js';
+
+function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('Watchdog feeding a real notify socket', () => {
+  let dir: string;
+  let socketPath: string;
+  let receiver: DgramSocket;
+  let received: string[];
+  let watchdog: Watchdog | null = null;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scout-watchdog-'));
+    socketPath = join(dir, 'notify.sock');
+    receiver = new DgramSocket();
+    received = [];
+    receiver.on('data', (buf: Buffer) => received.push(buf.toString('utf8')));
+    receiver.bind(socketPath);
+  });
+
+  afterEach(async () => {
+    await watchdog?.stop();
+    watchdog = null;
+    receiver.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('pings at half of WATCHDOG_USEC while every check passes', async () => {
+    const { logger } = captureLogger();
+    const notifier = new SdNotify({ env: { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '100000' }, logger });
+    watchdog = new Watchdog({ notifier, checks: [predicateProgress('engine', () => ({ ok: true }))], logger });
+    await watchdog.start();
+    await wait(330);
+    await watchdog.stop();
+    const pings = received.filter((m) => m === 'WATCHDOG=1').length;
+    // 50 ms period over ~330 ms: one immediate + ~6
+    expect(pings).toBeGreaterThanOrEqual(3);
+    expect(pings).toBeLessThanOrEqual(9);
+  });
+
+  it('does nothing when systemd asked for no watchdog', async () => {
+    const { logger } = captureLogger();
+    const notifier = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger });
+    watchdog = new Watchdog({ notifier, checks: [], logger });
+    await watchdog.start();
+    await wait(100);
+    expect(received).toEqual([]);
+  });
+
+  it('stops pinging when a check fails, says why once (log and STATUS=), and resumes when it passes', async () => {
+    const { logger, lines } = captureLogger();
+    const notifier = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger });
+    let engineOk = true;
+    watchdog = new Watchdog({
+      notifier,
+      checks: [predicateProgress('engine', () => (engineOk ? { ok: true } : { ok: false, reason: 'request running 95 s' }))],
+      logger,
+      intervalMs: 20,
+    });
+    await watchdog.start();
+    await watchdog.status('idle');
+    await wait(100);
+    expect(received.filter((m) => m === 'WATCHDOG=1').length).toBeGreaterThanOrEqual(3);
+
+    engineOk = false;
+    await wait(40);
+    received.length = 0;
+    await wait(150);
+    expect(received.filter((m) => m === 'WATCHDOG=1')).toEqual([]);
+    expect(watchdog.stalledReason).toBe('engine: request running 95 s');
+    const stallLogs = lines.filter((l) => l.msg === 'pipeline not progressing; withholding watchdog pings');
+    expect(stallLogs).toHaveLength(1);
+    expect(stallLogs[0]?.reason).toBe('engine: request running 95 s');
+
+    // a status change while stalled keeps the reason in front
+    await watchdog.status('transcribing, 2 queued');
+    await wait(20);
+    expect(received).toContain('STATUS=stalled (engine: request running 95 s); transcribing, 2 queued');
+
+    engineOk = true;
+    await wait(100);
+    expect(received.filter((m) => m === 'WATCHDOG=1').length).toBeGreaterThanOrEqual(2);
+    expect(received).toContain('STATUS=transcribing, 2 queued');
+    expect(watchdog.stalledReason).toBeNull();
+  });
+
+  it('treats a check that throws as a failure', async () => {
+    const { logger } = captureLogger();
+    const notifier = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger });
+    watchdog = new Watchdog({
+      notifier,
+      checks: [predicateProgress('broken', () => { throw new Error('boom'); })],
+      logger,
+      intervalMs: 20,
+    });
+    await watchdog.start();
+    await wait(80);
+    expect(received.filter((m) => m === 'WATCHDOG=1')).toEqual([]);
+    expect(received).toContain('STATUS=stalled (broken: check threw: boom)');
+  });
+});
+
+describe('progress checks', () => {
+  it('event loop: fails only above the lag threshold', () => {
+    let lag: number | null = null;
+    const check = eventLoopProgress(() => lag, 500).check;
+    expect(check().ok).toBe(true);
+    lag = 120;
+    expect(check().ok).toBe(true);
+    lag = 2400;
+    expect(check()).toEqual({ ok: false, reason: 'lag 2400 ms > 500 ms' });
+  });
+
+  it('audio: fails when a running source has delivered no frames for longer than allowed', () => {
+    let now = 1_000_000;
+    let status: AudioSourceStatus = { state: 'stopped', restarts: 0, overruns: 0, lastFrameAtMs: null, lastError: null };
+    const check = audioFramesProgress(() => status, 3000, () => now).check;
+    expect(check().ok).toBe(true);
+    status = { ...status, state: 'starting' };
+    expect(check().ok).toBe(true); // grace from the moment it started
+    now += 3500;
+    expect(check().ok).toBe(false);
+    status = { ...status, state: 'running', lastFrameAtMs: now - 100 };
+    expect(check().ok).toBe(true);
+    now += 5000;
+    expect(check()).toEqual({ ok: false, reason: 'no frames for 5 s (running)' });
+  });
+});
