@@ -8,7 +8,7 @@ import type { AudioSource, AudioSourceEvent } from '../../src/hardware/types.js'
 
 export interface ContractSubject {
   readonly source: AudioSource;
-  cleanup(): Promise<void>;
+  readonly cleanup: () => Promise<void>;
 }
 
 /** Polls until `check` is true; fails with `what` after `timeoutMs`. */

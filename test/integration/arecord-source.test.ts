@@ -295,10 +295,12 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
     }
   });
 
-  describeAudioSourceContract('arecord on PulseAudio (real time)', async () => ({
-    source: new ArecordSource(options({ device: pulse.device, env: pulse.env })),
-    cleanup: async () => undefined,
-  }));
+  describeAudioSourceContract('arecord on PulseAudio (real time)', () =>
+    Promise.resolve({
+      source: new ArecordSource(options({ device: pulse.device, env: pulse.env })),
+      cleanup: () => Promise.resolve(),
+    }),
+  );
 });
 
 describeAudioSourceContract('arecord on the ALSA file plugin (bounded runs)', async () => {
