@@ -237,7 +237,10 @@ export class WavWriter {
     return this.ending;
   }
 
-  /** Stops and deletes the file (a cancelled recording). Safe to call twice and in any state. */
+  /**
+   * Stops and deletes the file (a cancelled recording). Safe to call twice and in any state; after
+   * a successful finish() it does nothing (the recording is kept: delete it explicitly).
+   */
   abort(): Promise<void> {
     this.aborting ??= this.abortOnce();
     return this.aborting;
@@ -281,7 +284,12 @@ export class WavWriter {
   private async abortOnce(): Promise<void> {
     // An abort racing open() waits for the file to exist, then removes it.
     await this.opening?.catch(() => undefined);
-    // Only a file this writer created is ours to delete (open() with EEXIST created nothing).
+    // Only a file this writer created is ours to delete (open() with EEXIST created nothing), and
+    // a finished recording is never deleted by a defensive abort() on some shutdown path.
+    if (this.stateValue === 'finished' || this.stateValue === 'finishing') {
+      await this.ending?.catch(() => undefined);
+      if (this.stateValue === 'finished') return;
+    }
     const wasCreated = this.created;
     this.stopTimer();
     if (this.stateValue !== 'failed' && this.stateValue !== 'finished') this.stateValue = 'aborted';
@@ -361,7 +369,12 @@ export class WavWriter {
     await fh.datasync();
     this.flushes++;
     this.flushedBytes = dataBytes;
-    this.options.onFlush?.({ dataBytes, durationMs: this.bytesToMs(dataBytes) });
+    try {
+      this.options.onFlush?.({ dataBytes, durationMs: this.bytesToMs(dataBytes) });
+    } catch (listenerError) {
+      // A listener's bug must not fail the recording.
+      this.log.error({ err: listenerError }, 'WavWriter onFlush listener threw');
+    }
   }
 
   private async writeFully(buffer: Buffer, offset: number, length: number, position: number): Promise<void> {

@@ -247,6 +247,20 @@ describe('WavWriter', () => {
     await expect(writer.finish()).rejects.toThrow(/state aborted/);
   });
 
+  it('refuses appends before open(), and a throwing onFlush listener does not fail the recording', async () => {
+    const writer = makeWriter('listener.wav', {
+      onFlush: () => {
+        throw new Error('listener bug');
+      },
+    });
+    expect(writer.append(chunkAt(0, 10))).toBe(false);
+    await writer.open();
+    expect(writer.append(chunkAt(0, 160))).toBe(true);
+    await writer.flush();
+    expect(writer.state).toBe('open');
+    expect(await writer.finish()).toEqual({ bytes: 320, durationMs: 10 });
+  });
+
   it('finish() is idempotent and returns the same result twice', async () => {
     const writer = makeWriter('twice.wav');
     await writer.open();
@@ -254,6 +268,9 @@ describe('WavWriter', () => {
     const [a, b] = await Promise.all([writer.finish(), writer.finish()]);
     expect(a).toEqual({ bytes: 320, durationMs: 10 });
     expect(b).toBe(a);
+    // A defensive abort() on a shutdown path must not delete a finished recording.
+    await writer.abort();
+    expect(existsSync(join(dir, 'twice.wav'))).toBe(true);
   });
 });
 
