@@ -287,8 +287,11 @@ export class WavWriter {
     // Only a file this writer created is ours to delete (open() with EEXIST created nothing), and
     // a finished recording is never deleted by a defensive abort() on some shutdown path.
     if (this.stateValue === 'finished' || this.stateValue === 'finishing') {
-      await this.ending?.catch(() => undefined);
-      if (this.stateValue === 'finished') return;
+      const finished = await this.ending?.then(
+        () => true,
+        () => false,
+      );
+      if (finished === true) return;
     }
     const wasCreated = this.created;
     this.stopTimer();
