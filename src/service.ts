@@ -50,6 +50,8 @@ export class ScoutService {
   private stopping: Promise<void> | null = null;
   private listeningPort: number | null = null;
   private lastStatusLine = '';
+  private countedRestarts = 0;
+  private countedOverruns = 0;
 
   constructor(private readonly options: ServiceOptions) {
     this.notify = new SdNotify({ env: options.env ?? process.env, logger: options.logger.child({ module: 'sd-notify' }) });
@@ -123,7 +125,10 @@ export class ScoutService {
       button: (action) => this.pressFromApi(action),
       state: () => this.state(),
       health: () => health.run(),
-      metrics: () => this.metrics.scrape(),
+      metrics: () => {
+        this.syncSourceCounters();
+        return this.metrics.scrape();
+      },
       logger: logger.child({ module: 'http' }),
     });
     await this.http.listen({ host: config.http.host, port: config.http.port });
@@ -218,16 +223,26 @@ export class ScoutService {
           if (event.state === 'running') appliance.setFault('audio', null);
           else if (event.state === 'restarting' || event.state === 'failed') {
             appliance.setFault('audio', `microphone ${event.state}${event.reason ? `: ${event.reason}` : ''}`);
-            if (event.state === 'restarting') this.metrics.captureRestarts.inc();
           }
+          this.syncSourceCounters();
           return;
         case 'overrun':
-          this.metrics.bufferOverruns.inc();
+          this.syncSourceCounters();
           return;
         case 'error':
           return;
       }
     });
+  }
+
+  /** The source keeps the true counts; the Prometheus counters follow them by delta. */
+  private syncSourceCounters(): void {
+    const status = this.hardware?.source.status();
+    if (!status) return;
+    if (status.restarts > this.countedRestarts) this.metrics.captureRestarts.inc(status.restarts - this.countedRestarts);
+    if (status.overruns > this.countedOverruns) this.metrics.bufferOverruns.inc(status.overruns - this.countedOverruns);
+    this.countedRestarts = Math.max(this.countedRestarts, status.restarts);
+    this.countedOverruns = Math.max(this.countedOverruns, status.overruns);
   }
 
   /**
