@@ -7,7 +7,11 @@ export function isRecordingStatus(value: string): value is RecordingStatus {
   return (RECORDING_STATUSES as readonly string[]).includes(value);
 }
 
-/** One recording as the rest of the code sees it. Times are ms since the Unix epoch. */
+/**
+ * One recording as the rest of the code sees it. Times are integer ms since the Unix epoch
+ * (fractional ms passed in, e.g. from performance.now() arithmetic, are rounded: the columns are
+ * STRICT INTEGER).
+ */
 export interface Recording {
   readonly id: string;
   readonly startedAtMs: number;
@@ -162,7 +166,12 @@ export class RecordingsRepo {
 
   /** Inserts a recording in status `recording`. Throws on a duplicate id. */
   create(recording: NewRecording): Recording {
-    this.insertStmt.run({ ...recording, nowMs: this.nowMs() });
+    this.insertStmt.run({
+      ...recording,
+      startedAtMs: Math.round(recording.startedAtMs),
+      preRollMs: Math.round(recording.preRollMs),
+      nowMs: Math.round(this.nowMs()),
+    });
     return this.mustGet(recording.id);
   }
 
@@ -170,11 +179,11 @@ export class RecordingsRepo {
   finish(id: string, finished: FinishedRecording): Recording | undefined {
     const result = this.finishStmt.run({
       id,
-      endedAtMs: finished.endedAtMs,
-      durationMs: finished.durationMs,
+      endedAtMs: Math.round(finished.endedAtMs),
+      durationMs: Math.round(finished.durationMs),
       bytes: finished.bytes,
       status: finished.status ?? 'recorded',
-      nowMs: this.nowMs(),
+      nowMs: Math.round(this.nowMs()),
     });
     return result.changes === 0 ? undefined : this.mustGet(id);
   }
@@ -185,7 +194,7 @@ export class RecordingsRepo {
 
   /** Changes the status; the error is cleared unless given. Undefined if the id is unknown. */
   setStatus(id: string, status: RecordingStatus, error?: string): Recording | undefined {
-    const result = this.setStatusStmt.run({ id, status, error: error ?? null, nowMs: this.nowMs() });
+    const result = this.setStatusStmt.run({ id, status, error: error ?? null, nowMs: Math.round(this.nowMs()) });
     return result.changes === 0 ? undefined : this.mustGet(id);
   }
 

@@ -74,6 +74,13 @@ describe('RecordingsRepo', () => {
       createdAtMs: clockMs - 5000,
     });
     expect(repo.finish('missing', { endedAtMs: 1, durationMs: 1, bytes: 1 })).toBeUndefined();
+    // Fractional ms from clock arithmetic are rounded rather than rejected by the STRICT table.
+    add('r2', 1000.4);
+    expect(repo.finish('r2', { endedAtMs: 2000.6, durationMs: 1000.2, bytes: 32000 })).toMatchObject({
+      startedAtMs: 1000,
+      endedAtMs: 2001,
+      durationMs: 1000,
+    });
   });
 
   it('sets statuses with and without an error, and markFailed keeps the reason', () => {
