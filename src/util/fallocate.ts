@@ -9,6 +9,14 @@ import { execFile } from 'node:child_process';
  * size, so a crash never leaves a tail of zeros that would look like recorded silence; the
  * reservation is released by the ftruncate() in WavWriter.finish() (verified on ext4 in the
  * writer's tests).
+ *
+ * Does it matter? Measured on ext4 (virtio disk, x86-64) with a second file fdatasync'ed in the
+ * same directory every "second" (like the SQLite WAL): 30 min of 16 kHz mono with 1 MiB steps
+ * ended in 3 extents instead of 8, with fdatasync p50 0.7 ms either way and p99 21 ms instead of
+ * 10 ms (converting unwritten extents costs journal work). ext4's delayed allocation already
+ * keeps one streaming file nearly contiguous, so the gain is small there; it is kept because it
+ * is cheap, it keeps long recordings contiguous on a fragmented card, and the product plan asks
+ * for it. `reserveAheadBytes: 0` turns it off. Not measured on an SD card.
  */
 export type ReserveResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
