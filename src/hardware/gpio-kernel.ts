@@ -14,9 +14,11 @@ import { sleep } from '../util/sleep.js';
 import type { Button, ButtonEdge, Led, LedPattern } from './types.js';
 import {
   EV_KEY,
+  EV_SYN,
   InputEventDecoder,
   KEY_PRESSED,
   KEY_RELEASED,
+  SYN_DROPPED,
   inputEventRecordSize,
   type InputEvent,
   type InputEventRecordSize,
@@ -31,6 +33,8 @@ export interface KernelButtonStatus {
   /** Times the device was opened again after it went away or failed. */
   readonly reopens: number;
   readonly lastError: string | null;
+  /** SYN_DROPPED reports: the kernel's buffer overflowed and edges may be missing. */
+  readonly droppedReports: number;
 }
 
 export interface KernelButtonOptions {
@@ -68,6 +72,7 @@ export class KernelButton implements Button {
   private devicePath: string | null = null;
   private opens = 0;
   private lastError: string | null = null;
+  private droppedReports = 0;
 
   constructor(private readonly options: KernelButtonOptions) {
     this.decoder = new InputEventDecoder(options.recordSize ?? inputEventRecordSize());
@@ -106,6 +111,7 @@ export class KernelButton implements Button {
       devicePath: this.devicePath,
       reopens: Math.max(0, this.opens - 1),
       lastError: this.lastError,
+      droppedReports: this.droppedReports,
     };
   }
 
@@ -178,6 +184,12 @@ export class KernelButton implements Button {
   }
 
   private handle(event: InputEvent, signal: AbortSignal): void {
+    if (event.type === EV_SYN && event.code === SYN_DROPPED) {
+      // Only if Node fell far behind (the evdev buffer holds dozens of reports); a release may be lost.
+      this.droppedReports += 1;
+      this.options.logger.warn({ droppedReports: this.droppedReports }, 'button events dropped by the kernel');
+      return;
+    }
     // Autorepeat (value 2), other codes and EV_SYN/EV_MSC records are not edges.
     if (event.type !== EV_KEY || event.code !== this.options.keyCode) return;
     let edge: ButtonEdge;

@@ -15,6 +15,8 @@ import path from 'node:path';
 export const EV_SYN = 0x00;
 export const EV_KEY = 0x01;
 export const EV_MSC = 0x04;
+/** EV_SYN code: the client fell behind and the kernel dropped reports. */
+export const SYN_DROPPED = 3;
 /** linux/input-event-codes.h; the default keycode of Scout's `gpio-key` overlay line. */
 export const KEY_RECORD = 167;
 export const BTN_0 = 0x100;

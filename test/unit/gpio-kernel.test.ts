@@ -19,6 +19,7 @@ import {
   KEY_PRESSED,
   KEY_RECORD,
   KEY_RELEASED,
+  SYN_DROPPED,
   encodeInputEvent,
   findInputDevice,
   inputEventRecordSize,
@@ -161,6 +162,16 @@ describe('KernelButton on a FIFO fed with input_event records', () => {
     await until(() => heard.length >= 1, 2_000, 'the press');
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(heard).toEqual([{ edge: 'press', atMs: 6_000 }]);
+    expect(button.status().droppedReports).toBe(0);
+  });
+
+  it('counts SYN_DROPPED reports from the kernel', async () => {
+    const { device, button, heard } = await setup();
+    await button.start();
+    await device.write(encodeInputEvent({ timeMs: 7_000, type: EV_SYN, code: SYN_DROPPED, value: 0 }));
+    await device.write(keyEdge(7_001, KEY_RELEASED));
+    await until(() => heard.length >= 1, 2_000, 'the release');
+    expect(button.status().droppedReports).toBe(1);
   });
 
   it('reads 16-byte records when told it runs a 32-bit ABI (armhf)', async () => {
