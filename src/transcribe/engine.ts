@@ -346,10 +346,13 @@ export class WhisperEngine {
             reason,
           );
         }
+        // Most likely the child died: let its exit land so the next call waits for the respawn
+        // instead of writing to a dead socket.
+        await Promise.race([child.exited, sleep(1000)]);
         record('unavailable', elapsedMs);
         throw new EngineUnavailableError(`engine failed during request: ${describe(error)}`);
       } finally {
-        if (this.state === 'busy') this.setState('ready');
+        if (this.state === 'busy' && isRunning(child)) this.setState('ready');
       }
       const processingMs = performance.now() - startedMs;
       if (!response.ok) {
@@ -541,7 +544,7 @@ export class WhisperEngine {
       if (!this.started) throw new EngineUnavailableError('engine is stopped');
       if (signal?.aborted) throw new EngineAbortedError('transcription aborted before it started', 'aborted');
       const child = this.child;
-      if (child && (this.state === 'ready' || this.state === 'busy')) return child;
+      if (child && isRunning(child) && (this.state === 'ready' || this.state === 'busy')) return child;
       if (performance.now() > deadline) {
         throw new EngineUnavailableError(`engine not ready within ${this.options.readyTimeoutMs} ms (${this.state}${this.lastError ? `: ${this.lastError}` : ''})`);
       }
@@ -586,6 +589,10 @@ export class WhisperEngine {
     this.state = state;
     this.options.logger.debug({ state }, 'engine state');
   }
+}
+
+function isRunning(child: Child): boolean {
+  return child.process.exitCode === null && child.process.signalCode === null;
 }
 
 function describe(error: unknown): string {
