@@ -16,7 +16,7 @@ interface PageAudio {
   preload: string;
   duration: number;
   load(): void;
-  addEventListener(type: string, listener: () => void, options: { once: boolean }): void;
+  addEventListener(type: string, listener: (event?: unknown) => void, options: { once: boolean }): void;
 }
 
 /** The simulator page in a real browser: what a person sees and clicks. */
