@@ -261,6 +261,9 @@ export class WhisperEngine {
     if (child) await this.terminate(child, 'SIGTERM');
     await this.supervisor;
     this.supervisor = null;
+    // stop() during the first start: start() must not hang
+    this.firstAttempt?.reject(new EngineUnavailableError('engine stopped before it was ready'));
+    this.firstAttempt = null;
     this.setState('stopped');
   }
 

@@ -253,3 +253,23 @@ describe('WhisperEngine', () => {
     await expect(e.transcribe({ wav: speech })).rejects.toBeInstanceOf(EngineUnavailableError);
   }, 30_000);
 });
+
+describe('WhisperEngine stop during start', () => {
+  it('stop() while the first start is still retrying makes start() reject instead of hanging', async () => {
+    // a "server" that never answers /health keeps the first start waiting
+    const stuck = join(dir, 'stuck-server.sh');
+    await writeFile(stuck, '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const e = engine({ serverPath: stuck, readyTimeoutMs: 20_000 });
+    const starting = e.start();
+    await until(() => e.status().pid !== null);
+    const stuckPid = e.status().pid;
+    const outcome = starting.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await e.stop();
+    expect(await outcome).toBeInstanceOf(EngineUnavailableError);
+    expect(e.status().state).toBe('stopped');
+    expect(stuckPid && alive(stuckPid)).toBe(false);
+  }, 30_000);
+});
