@@ -23,6 +23,8 @@ export interface ApplianceSnapshot {
   readonly savesInFlight: number;
   /** Problems the user should see (LED error pattern); empty when all is well. */
   readonly faults: readonly string[];
+  /** Background work in progress (saving, transcribing). */
+  readonly busy: readonly string[];
   readonly leds: Readonly<Record<string, LedPattern>>;
   readonly lastEvent: string | null;
 }
@@ -48,22 +50,42 @@ export interface RecordingSaved {
   readonly durationMs: number;
 }
 
+/**
+ * What the LEDs say (hardware/README.md has the table). The red LED is steady only while audio is
+ * being kept, so a glance answers "is it recording?"; the green one tells the rest, with
+ * precedence error > degraded > busy > idle.
+ */
 export const LED_PATTERNS = {
   off: { mode: 'off' },
   on: { mode: 'on' },
-  /** Saving or transcribing: slow, calm. */
-  busy: { mode: 'blink', onMs: 500, offMs: 500 },
-  /** Something needs attention (mic gone, disk full, model missing). */
-  fault: { mode: 'blink', onMs: 100, offMs: 100 },
-  /** Start-up. */
+  /** Status, start-up: Scout is taking over from the kernel's heartbeat. */
   starting: { mode: 'blink', onMs: 250, offMs: 250 },
+  /** Status, saving or transcribing: slow, calm. */
+  busy: { mode: 'blink', onMs: 500, offMs: 500 },
+  /** Status, works but health says degraded (hot, throttled, engine queueing, disk low). */
+  degraded: { mode: 'blink', onMs: 100, offMs: 1900 },
+  /** Record LED, cannot record (no microphone, disk full, storage failing); also the cancel flash. */
+  error: { mode: 'blink', onMs: 100, offMs: 100 },
+  /** Record LED, the last seconds before the maximum length. */
+  ending: { mode: 'blink', onMs: 250, offMs: 250 },
 } as const satisfies Record<string, LedPattern>;
+
+/** 'error': the box cannot record; 'degraded': it records, but something needs attention. */
+export type FaultSeverity = 'error' | 'degraded';
+
+const CANCEL_FLASH_MS = 600;
+const ENDING_WARNING_MS = 10_000;
 
 export class Appliance {
   private phase: Phase = 'starting';
   private current: { id: string; startedAtMs: number } | null = null;
   private savesInFlight = 0;
-  private readonly faults = new Map<string, string>();
+  private readonly faults = new Map<string, { message: string; severity: FaultSeverity }>();
+  private readonly busyReasons = new Set<string>();
+  private cancelFlashUntilMs = 0;
+  private flashTimer: NodeJS.Timeout | null = null;
+  private endingTimer: NodeJS.Timeout | null = null;
+  private nearMaxDuration = false;
   private chain: Promise<void> = Promise.resolve();
   private pressedAtMs: number | null = null;
   private pressStartedRecording = false;
@@ -92,13 +114,15 @@ export class Appliance {
   async stop(): Promise<void> {
     if (this.phase === 'stopped') return;
     this.clearTimers();
+    if (this.flashTimer) clearTimeout(this.flashTimer);
     await this.enqueue(async () => {
       if (this.current) await this.finishRecording('shutdown');
     });
     await this.chain;
     this.phase = 'stopped';
-    this.options.leds.status.set(LED_PATTERNS.off);
-    this.options.leds.record.set(LED_PATTERNS.off);
+    this.cancelFlashUntilMs = 0;
+    this.faults.clear();
+    this.refreshLeds();
     await this.options.leds.record.stop();
     await this.options.leds.status.stop();
     this.changed();
@@ -130,11 +154,23 @@ export class Appliance {
     }
   }
 
-  setFault(key: string, message: string | null): void {
+  /** Raises (or with `null` clears) a named fault; the LEDs and the state follow. */
+  setFault(key: string, message: string | null, severity: FaultSeverity = 'error'): void {
     const before = this.faults.get(key);
     if (message === null) this.faults.delete(key);
-    else this.faults.set(key, message);
-    if (before !== message) {
+    else this.faults.set(key, { message, severity });
+    if (before?.message !== message || before?.severity !== severity) {
+      this.refreshLeds();
+      this.changed();
+    }
+  }
+
+  /** Work in the background that the status LED should show (e.g. 'transcribing'). */
+  setBusy(reason: string, busy: boolean): void {
+    const had = this.busyReasons.has(reason);
+    if (busy) this.busyReasons.add(reason);
+    else this.busyReasons.delete(reason);
+    if (had !== busy) {
       this.refreshLeds();
       this.changed();
     }
@@ -154,7 +190,8 @@ export class Appliance {
       recordingId: this.current?.id ?? null,
       recordingStartedAtMs: this.current?.startedAtMs ?? null,
       savesInFlight: this.savesInFlight,
-      faults: [...this.faults.values()],
+      faults: [...this.faults.values()].map((fault) => fault.message),
+      busy: [...this.busyReasons],
       leds: {
         [this.options.leds.status.name]: this.options.leds.status.current(),
         [this.options.leds.record.name]: this.options.leds.record.current(),
@@ -232,6 +269,11 @@ export class Appliance {
         this.maxDurationTimer = null;
         void this.enqueue(() => this.finishRecording('maximum duration'));
       }, this.options.maxDurationMs);
+      this.endingTimer = setTimeout(() => {
+        this.endingTimer = null;
+        this.nearMaxDuration = true;
+        this.refreshLeds();
+      }, Math.max(0, this.options.maxDurationMs - ENDING_WARNING_MS));
     } catch (error) {
       this.current = null;
       this.phase = 'idle';
@@ -293,6 +335,7 @@ export class Appliance {
       this.options.recordings.delete(current.id);
       this.options.logger.info({ recordingId: current.id, reason }, 'recording cancelled and discarded');
       this.noteEvent(`recording ${current.id} cancelled`);
+      this.flashCancel();
     } catch (error) {
       this.options.logger.error({ err: error, recordingId: current.id }, 'cancelling the recording failed');
       this.safely(() => this.options.recordings.markFailed(current.id, `cancel failed: ${(error as Error).message}`));
@@ -311,11 +354,28 @@ export class Appliance {
 
   private refreshLeds(): void {
     const { status, record } = this.options.leds;
-    record.set(this.phase === 'recording' ? LED_PATTERNS.on : LED_PATTERNS.off);
+    const severities = [...this.faults.values()].map((fault) => fault.severity);
+    const error = severities.includes('error');
+    const flashing = this.now() < this.cancelFlashUntilMs;
+    if (this.phase === 'recording' && !error) record.set(this.nearMaxDuration ? LED_PATTERNS.ending : LED_PATTERNS.on);
+    else if (error || flashing) record.set(LED_PATTERNS.error);
+    else record.set(LED_PATTERNS.off);
+
     if (this.phase === 'starting') status.set(LED_PATTERNS.starting);
-    else if (this.faults.size > 0) status.set(LED_PATTERNS.fault);
-    else if (this.savesInFlight > 0) status.set(LED_PATTERNS.busy);
+    else if (this.phase === 'stopped' || error) status.set(LED_PATTERNS.off);
+    else if (severities.includes('degraded')) status.set(LED_PATTERNS.degraded);
+    else if (this.savesInFlight > 0 || this.busyReasons.size > 0) status.set(LED_PATTERNS.busy);
     else status.set(LED_PATTERNS.on);
+  }
+
+  /** Three quick blinks of the red LED: "that one was thrown away". */
+  private flashCancel(): void {
+    this.cancelFlashUntilMs = this.now() + CANCEL_FLASH_MS;
+    if (this.flashTimer) clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => {
+      this.flashTimer = null;
+      this.refreshLeds();
+    }, CANCEL_FLASH_MS);
   }
 
   private noteEvent(text: string): void {
@@ -349,5 +409,8 @@ export class Appliance {
     this.clearCancelTimer();
     if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
     this.maxDurationTimer = null;
+    if (this.endingTimer) clearTimeout(this.endingTimer);
+    this.endingTimer = null;
+    this.nearMaxDuration = false;
   }
 }

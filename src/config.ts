@@ -56,9 +56,8 @@ const GpioSchema = Type.Object(
     backend: Type.Union([Type.Literal('fake'), Type.Literal('kernel'), Type.Literal('onoff')], { default: 'fake' }),
     buttonDevicePath: Type.Union([Type.String(), Type.Null()], {
       default: null,
-      description: 'evdev path of the gpio-key button; null = find the device named `buttonDeviceName`',
+      description: 'evdev path of the gpio-key button; null = the first gpio-keys device that sends buttonKeyCode',
     }),
-    buttonDeviceName: Type.String({ default: 'button@11' }),
     buttonKeyCode: Type.Integer({ minimum: 0, default: 167, description: 'KEY_RECORD unless the overlay says otherwise' }),
     statusLed: Type.String({ default: 'scout-status', description: '/sys/class/leds label' }),
     recordLed: Type.String({ default: 'scout-rec', description: '/sys/class/leds label' }),

@@ -15,6 +15,7 @@ export interface RecorderOptions {
 export interface TakeResult {
   readonly id: string;
   readonly audioPath: string;
+  /** PCM bytes in the WAV data chunk. */
   readonly bytes: number;
   readonly durationMs: number;
   /** Samples lost because the ring overwrote them before the writer caught up (should stay 0). */
@@ -64,15 +65,15 @@ class Take {
     }
   }
 
-  async finish(sampleRateHz: number): Promise<TakeResult> {
+  async finish(): Promise<TakeResult> {
     this.drain();
     this.closed = true;
-    const { bytes } = await this.writer.finish();
+    const { bytes, durationMs } = await this.writer.finish();
     return {
       id: this.id,
       audioPath: this.audioPath,
       bytes,
-      durationMs: Math.round(((bytes - 44) / 2 / sampleRateHz) * 1000),
+      durationMs,
       overwrittenSamples: this.cursor.overwrittenSamples,
       droppedSamples: this.writer.stats.droppedSamples,
     };
@@ -145,7 +146,7 @@ export class Recorder {
   async end(): Promise<TakeResult> {
     const take = this.requireActive();
     this.active = null;
-    return take.finish(this.options.sampleRateHz);
+    return take.finish();
   }
 
   /** Ends the active take and deletes its file. */

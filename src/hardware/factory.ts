@@ -36,7 +36,7 @@ export async function createHardware(config: Config, logger: Logger): Promise<Ha
     case 'kernel': {
       const device =
         gpio.buttonDevicePath ??
-        (() => findInputDevice({ procDevicesPath: '/proc/bus/input/devices', devDir: '/dev/input', match: { name: gpio.buttonDeviceName, keyCode: gpio.buttonKeyCode } }));
+        (() => findInputDevice({ procDevicesPath: '/proc/bus/input/devices', devDir: '/dev/input', match: { physPrefix: 'gpio-keys/', keyCode: gpio.buttonKeyCode } }));
       return {
         source: source.source,
         button: new KernelButton({ device, keyCode: gpio.buttonKeyCode, logger: gpioLog }),

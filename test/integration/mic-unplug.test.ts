@@ -67,7 +67,9 @@ describe('microphone unplugged and plugged back', () => {
       return state.audio.state === 'restarting' && state.audio.restarts >= 2 ? state : null;
     }, 15_000);
     expect(unplugged.appliance.faults.join(' ')).toMatch(/microphone/);
-    expect(unplugged.appliance.leds.status?.mode).toBe('blink');
+    // Cannot record: the green LED goes dark and the red one blinks fast.
+    expect(unplugged.appliance.leds.status?.mode).toBe('off');
+    expect(unplugged.appliance.leds.record?.mode).toBe('blink');
     // The health cache is short; wait it out rather than read a stale report.
     const degraded = await waitFor(async () => {
       const health = await scout.api<{ status: string; checks: Record<string, { status: string; message: string }> }>('/healthz');

@@ -1,0 +1,188 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Appliance, LED_PATTERNS } from '../../src/appliance.js';
+import { PcmRing } from '../../src/audio/ring-buffer.js';
+import { Recorder } from '../../src/audio/recorder.js';
+import { FakeLed } from '../../src/hardware/fake-gpio.js';
+import { silentLogger } from '../../src/log.js';
+import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
+import { RecordingIdGenerator } from '../../src/store/ids.js';
+import { RecordingsRepo } from '../../src/store/recordings.js';
+
+const RATE = 16_000;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The state machine on real parts (ring, WAV files, SQLite) with fake LEDs and a hand-fed ring. */
+describe('Appliance', () => {
+  let dir: string;
+  let db: Database;
+  let ring: PcmRing;
+  let recorder: Recorder;
+  let recordings: RecordingsRepo;
+  let leds: { status: FakeLed; record: FakeLed };
+  let freeBytes: number;
+  let appliance: Appliance;
+  const chunk = new Int16Array(RATE / 50).fill(1000);
+
+  function feed(ms: number): void {
+    for (let fed = 0; fed < ms; fed += 20) {
+      ring.write(chunk);
+      recorder.onCaptureChunk();
+    }
+  }
+
+  function make(overrides: Partial<ConstructorParameters<typeof Appliance>[0]> = {}): Appliance {
+    return new Appliance({
+      mode: 'toggle',
+      longPressCancelMs: 2000,
+      maxDurationMs: 60_000,
+      minFreeBytes: 1_000_000,
+      sampleRateHz: RATE,
+      recorder,
+      recordings,
+      leds,
+      newId: (() => {
+        const ids = new RecordingIdGenerator();
+        return () => ids.next();
+      })(),
+      freeBytes: () => Promise.resolve(freeBytes),
+      logger: silentLogger(),
+      ...overrides,
+    });
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scout-appliance-'));
+    db = openDatabase(join(dir, 'scout.db'), silentLogger());
+    recordings = new RecordingsRepo(db);
+    ring = new PcmRing(RATE * 10);
+    recorder = new Recorder({ ring, sampleRateHz: RATE, recordingsDir: dir, preRollMs: 500, flushIntervalMs: 1000, logger: silentLogger() });
+    leds = { status: new FakeLed('status'), record: new FakeLed('record') };
+    freeBytes = 10_000_000_000;
+    appliance = make();
+    await appliance.start();
+    feed(1000);
+  });
+
+  afterEach(async () => {
+    await appliance.stop();
+    closeDatabase(db);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('press to start, press to stop: a recorded row with the pre-roll and the audio in between', async () => {
+    appliance.toggle();
+    expect(appliance.snapshot().phase).toBe('recording');
+    await appliance.settled();
+    expect(leds.record.current()).toEqual(LED_PATTERNS.on);
+    feed(1000);
+    appliance.toggle();
+    await appliance.settled();
+    const [saved] = recordings.list({ limit: 10 }).items;
+    expect(saved?.status).toBe('recorded');
+    expect(saved?.preRollMs).toBe(500);
+    expect(saved?.durationMs).toBe(1500);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.off);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.on);
+  });
+
+  it('toggle mode: the press that starts a take does not stop it on release', async () => {
+    appliance.handleEdge('press', 1000);
+    appliance.handleEdge('release', 1300);
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('recording');
+  });
+
+  it('a press held past the cancel time discards the take and flashes the red LED', async () => {
+    appliance.toggle();
+    await appliance.settled();
+    feed(500);
+    appliance.handleEdge('press', 10_000);
+    appliance.handleEdge('release', 12_100);
+    await appliance.settled();
+    expect(recordings.list({ limit: 10 }).total).toBe(0);
+    expect((await readdir(dir)).filter((name) => name.endsWith('.wav'))).toEqual([]);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    await sleep(700);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.off);
+  });
+
+  it('the cancel timer fires while the button is still held', async () => {
+    appliance = make({ longPressCancelMs: 300 });
+    await appliance.start();
+    appliance.toggle();
+    await appliance.settled();
+    appliance.handleEdge('press');
+    await sleep(450);
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('idle');
+    expect(recordings.list({ limit: 10 }).total).toBe(0);
+    appliance.handleEdge('release');
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('idle');
+  });
+
+  it('hold mode: recording lasts while the button is held', async () => {
+    appliance = make({ mode: 'hold' });
+    await appliance.start();
+    appliance.handleEdge('press');
+    await appliance.settled();
+    feed(600);
+    appliance.handleEdge('release');
+    await appliance.settled();
+    const [saved] = recordings.list({ limit: 10 }).items;
+    expect(saved?.durationMs).toBe(1100);
+  });
+
+  it('refuses to record when the disk is nearly full, and says so on the LEDs', async () => {
+    freeBytes = 10;
+    appliance.toggle();
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('idle');
+    expect(appliance.snapshot().faults.join()).toMatch(/disk nearly full/);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.off);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    freeBytes = 10_000_000_000;
+    appliance.toggle();
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('recording');
+    expect(appliance.snapshot().faults).toEqual([]);
+  });
+
+  it('stops by itself at the maximum duration', async () => {
+    appliance = make({ maxDurationMs: 200 });
+    await appliance.start();
+    appliance.toggle();
+    await appliance.settled();
+    await sleep(300);
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('idle');
+    expect(recordings.list({ limit: 10 }).items[0]?.status).toBe('recorded');
+  });
+
+  it('degraded faults and background work show on the status LED, errors win', () => {
+    appliance.setBusy('transcribing', true);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.busy);
+    appliance.setFault('engine', 'breaker open', 'degraded');
+    expect(leds.status.current()).toEqual(LED_PATTERNS.degraded);
+    appliance.setFault('audio', 'microphone restarting');
+    expect(leds.status.current()).toEqual(LED_PATTERNS.off);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    appliance.setFault('audio', null);
+    appliance.setFault('engine', null);
+    appliance.setBusy('transcribing', false);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.on);
+  });
+
+  it('stop() while recording saves the take', async () => {
+    appliance.toggle();
+    await appliance.settled();
+    feed(400);
+    await appliance.stop();
+    expect(recordings.list({ limit: 10 }).items[0]?.status).toBe('recorded');
+    expect(leds.status.current()).toEqual(LED_PATTERNS.off);
+    await appliance.stop();
+  });
+});
