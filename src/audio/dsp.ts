@@ -74,8 +74,11 @@ export class CaptureDsp {
   private readonly views: (Int16Array | undefined)[];
   /** Index, in the next chunk, of the input sample that produces the next output sample. */
   private nextOutputAt = 0;
-  /** Peak |sample| of the last downmix; a field rather than a returned pair, to allocate nothing. */
-  private peak = 0;
+  /**
+   * [peak |sample|, sum of squares] of the last downmix. A typed array rather than returned numbers:
+   * a double returned from a call that is not inlined is boxed in a new HeapNumber.
+   */
+  private readonly stats = new Float64Array(2);
 
   constructor(options: CaptureDspOptions) {
     const { inputRateHz, channels, maxChunkFrames, level } = options;
@@ -142,9 +145,10 @@ export class CaptureDsp {
     // memcpy into aligned memory: works for any byteOffset and creates no object.
     pcm.copy(this.scratchBytes, 0, 0, byteLength);
 
-    const sumSq = this.downmix(frames);
+    this.downmix(frames);
+    const stats = this.stats;
     // The level of what the mic delivered (mono, before the low-pass), so clipping shows as 0 dBFS.
-    this.level.writeLinear(this.peak / FULL_SCALE, frames > 0 ? Math.sqrt(sumSq / frames) / FULL_SCALE : 0);
+    this.level.writeLinear(stats[0]! / FULL_SCALE, frames > 0 ? Math.sqrt(stats[1]! / frames) / FULL_SCALE : 0);
 
     const produced = this.decimate(frames);
     const views = this.views;
@@ -163,7 +167,7 @@ export class CaptureDsp {
   }
 
   /** Mono floats into `mono` after the history; returns the sum of squares (peak into `this.peak`). */
-  private downmix(frames: number): number {
+  private downmix(frames: number): void {
     const src = this.scratch;
     const mono = this.mono;
     const base = this.historyLength;
@@ -198,8 +202,8 @@ export class CaptureDsp {
         sumSq += s * s;
       }
     }
-    this.peak = peak;
-    return sumSq;
+    this.stats[0] = peak;
+    this.stats[1] = sumSq;
   }
 
   /**
@@ -217,25 +221,36 @@ export class CaptureDsp {
     let produced = 0;
     let i = this.nextOutputAt;
     // Output for input sample i uses mono[i .. i + last]: the history holds the previous tapCount - 1.
-    for (; i < frames; i += factor) {
-      let acc0 = taps[half]! * mono[i + half]!;
-      let acc1 = 0;
-      let acc2 = 0;
-      let acc3 = 0;
-      let lo = i;
-      let hi = i + last;
-      let j = 0;
-      // Four accumulators: each addition does not wait for the previous one to finish.
-      for (; j + 3 < half; j += 4, lo += 4, hi -= 4) {
-        acc0 += taps[j]! * (mono[lo]! + mono[hi]!);
-        acc1 += taps[j + 1]! * (mono[lo + 1]! + mono[hi - 1]!);
-        acc2 += taps[j + 2]! * (mono[lo + 2]! + mono[hi - 2]!);
-        acc3 += taps[j + 3]! * (mono[lo + 3]! + mono[hi - 3]!);
+    // Four outputs per pass (windows at i, i + factor, ...) share each tap load and give the CPU
+    // four independent chains of additions.
+    const step = factor;
+    for (; i + 3 * step < frames; i += 4 * step) {
+      const centre = taps[half]!;
+      let a = centre * mono[i + half]!;
+      let b = centre * mono[i + step + half]!;
+      let c = centre * mono[i + 2 * step + half]!;
+      let d = centre * mono[i + 3 * step + half]!;
+      for (let j = 0, lo = i, hi = i + last; j < half; j++, lo++, hi--) {
+        const t = taps[j]!;
+        a += t * (mono[lo]! + mono[hi]!);
+        b += t * (mono[lo + step]! + mono[hi + step]!);
+        c += t * (mono[lo + 2 * step]! + mono[hi + 2 * step]!);
+        d += t * (mono[lo + 3 * step]! + mono[hi + 3 * step]!);
       }
-      for (; j < half; j++, lo++, hi--) acc0 += taps[j]! * (mono[lo]! + mono[hi]!);
-      acc0 += acc2;
-      acc1 += acc3;
-      const y = Math.round(acc0 + acc1);
+      const ya = Math.round(a);
+      out[produced++] = ya > 32767 ? 32767 : ya < -32768 ? -32768 : ya;
+      const yb = Math.round(b);
+      out[produced++] = yb > 32767 ? 32767 : yb < -32768 ? -32768 : yb;
+      const yc = Math.round(c);
+      out[produced++] = yc > 32767 ? 32767 : yc < -32768 ? -32768 : yc;
+      const yd = Math.round(d);
+      out[produced++] = yd > 32767 ? 32767 : yd < -32768 ? -32768 : yd;
+    }
+    // The last outputs of the chunk, fewer than four.
+    for (; i < frames; i += factor) {
+      let a0 = taps[half]! * mono[i + half]!;
+      for (let j = 0; j < half; j++) a0 += taps[j]! * (mono[i + j]! + mono[i + last - j]!);
+      const y = Math.round(a0);
       out[produced++] = y > 32767 ? 32767 : y < -32768 ? -32768 : y;
     }
     this.nextOutputAt = i - frames;

@@ -83,34 +83,36 @@ describe('CaptureDsp: anti-aliasing', () => {
 });
 
 describe('CaptureDsp: chunking does not change the output', () => {
-  it('one big chunk and odd-sized chunks from an odd byte offset give identical samples', () => {
-    const frames = 48_000;
-    const pcm = sineS16({
-      rateHz: 48_000,
-      channels: 2,
-      frames,
-      channelTones: [[{ freqHz: 440, amplitude: 0.4 }, { freqHz: 12_345, amplitude: 0.2 }], [{ freqHz: 2_999, amplitude: 0.6 }]],
+  for (const inputRateHz of SUPPORTED_INPUT_RATES_HZ) {
+    it(`${inputRateHz} Hz: one big chunk and odd-sized chunks from an odd byte offset give identical samples`, () => {
+      const frames = inputRateHz;
+      const pcm = sineS16({
+        rateHz: inputRateHz,
+        channels: 2,
+        frames,
+        channelTones: [[{ freqHz: 440, amplitude: 0.4 }, { freqHz: 12_345, amplitude: 0.2 }], [{ freqHz: 2_999, amplitude: 0.6 }]],
+      });
+      const whole = runAll(pcm, inputRateHz, 2, frames);
+
+      // A Buffer at an odd byteOffset, as a pipe can hand over.
+      const backing = Buffer.alloc(pcm.length + 1);
+      pcm.copy(backing, 1);
+      const odd = backing.subarray(1);
+      expect(odd.byteOffset % 2).toBe(1);
+
+      const dsp = new CaptureDsp({ inputRateHz, channels: 2, maxChunkFrames: 4096, level: new LevelSlot() });
+      const sizes = [1, 2, 3, 4096, 7, 1021, 5, 333, 2048, 1, 13, 24, 25];
+      const pieces: number[] = [];
+      let frame = 0;
+      for (let k = 0; frame < frames; k++) {
+        const n = Math.min(sizes[k % sizes.length] ?? 1, frames - frame);
+        for (const s of dsp.process(odd.subarray(frame * 4, (frame + n) * 4))) pieces.push(s);
+        frame += n;
+      }
+      expect(pieces.length).toBe(whole.length);
+      expect(Int16Array.from(pieces)).toEqual(whole);
     });
-    const whole = runAll(pcm, 48_000, 2, frames);
-
-    // A Buffer at an odd byteOffset, as a pipe can hand over.
-    const backing = Buffer.alloc(pcm.length + 1);
-    pcm.copy(backing, 1);
-    const odd = backing.subarray(1);
-    expect(odd.byteOffset % 2).toBe(1);
-
-    const dsp = new CaptureDsp({ inputRateHz: 48_000, channels: 2, maxChunkFrames: 4096, level: new LevelSlot() });
-    const sizes = [1, 2, 3, 4096, 7, 1021, 5, 333, 2048, 1];
-    const pieces: number[] = [];
-    let frame = 0;
-    for (let k = 0; frame < frames; k++) {
-      const n = Math.min(sizes[k % sizes.length] ?? 1, frames - frame);
-      for (const s of dsp.process(odd.subarray(frame * 4, (frame + n) * 4))) pieces.push(s);
-      frame += n;
-    }
-    expect(pieces.length).toBe(whole.length);
-    expect(Int16Array.from(pieces)).toEqual(whole);
-  });
+  }
 
   it('a zero-length chunk is accepted and produces nothing', () => {
     const dsp = new CaptureDsp({ inputRateHz: 48_000, channels: 2, maxChunkFrames: 16, level: new LevelSlot() });
