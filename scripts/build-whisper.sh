@@ -34,6 +34,10 @@ log() { printf '[build-whisper] %s\n' "$*" >&2; }
 # below includes the resolved CPU so a copied cache is never reused on a different CPU.
 # GGML_OPENMP=OFF: ggml's own thread pool; OpenMP's spinning workers would compete with capture.
 # BUILD_SHARED_LIBS=OFF: the binaries are self-contained and run from the cache as they are.
+# Pi notes: gcc 12 (Bookworm) is enough; ggml probes dotprod/i8mm/sve/sme with test programs and
+# finds none on a Pi 4, so it builds plain NEON code there. KleidiAI stays off (its default) as it
+# would download sources. Compiling whisper.cpp.o at -O3 takes ~1 GB: on a 2 GB Pi 4 set
+# SCOUT_WHISPER_JOBS=2. Flash attention is not a build option: whisper-server takes -fa at run time.
 CMAKE_FLAGS=(
   -DCMAKE_BUILD_TYPE=Release
   -DBUILD_SHARED_LIBS=OFF
@@ -82,8 +86,10 @@ native_cpu() {
       gcc -march=native -Q --help=target 2>/dev/null | awk '$1=="-march=" {print $2; exit}'
       ;;
     aarch64|arm64)
-      # gcc prints the -mcpu it picked for "native" in its cc1 command line.
+      # gcc prints the -mcpu it picked for "native" in its cc1 command line; the CPU part number
+      # (0xd08 Cortex-A72 on a Pi 4, 0xd0b Cortex-A76 on a Pi 5) covers a gcc that prints nothing.
       echo | gcc -mcpu=native -E -v - 2>&1 | grep -o -- '-mcpu=[^ ]*' | grep -v 'mcpu=native' | head -1
+      grep -m1 'CPU part' /proc/cpuinfo | tr -d ' \t' || true
       ;;
     *) uname -m ;;
   esac
@@ -103,6 +109,11 @@ compute_key() {
 }
 
 main() {
+  case "$(uname -m)" in
+    x86_64|aarch64|arm64) ;;
+    # 32-bit Raspberry Pi OS (armv7l) is not a target: the appliance needs the 64-bit OS.
+    *) log "unsupported architecture $(uname -m): build on x86-64 or 64-bit arm (Raspberry Pi OS 64-bit)"; exit 2 ;;
+  esac
   local quiet=0
   [[ "${1:-}" == "--quiet" ]] && quiet=1
   mkdir -p "$WHISPER_DIR"
