@@ -32,7 +32,10 @@ const FULL_SCALE = 32_768;
 export interface CaptureDspOptions {
   readonly inputRateHz: number;
   readonly channels: number;
-  /** Largest chunk `process` will be given, in frames. Sizes every buffer. */
+  /**
+   * Largest chunk `process` will be given, in frames. Sizes every buffer. A child's stdout is read
+   * in pieces of up to 64 KiB, so for arecord use at least `65536 / (channels * 2)`.
+   */
   readonly maxChunkFrames: number;
   readonly level: LevelSlot;
 }
@@ -61,7 +64,10 @@ export class CaptureDsp {
   private readonly halfTaps: number;
   /** Samples of history kept from the previous chunk: tapCount - 1. */
   private readonly historyLength: number;
-  /** [history | this chunk's mono samples], as floats. */
+  /**
+   * [history | this chunk's mono samples]. Float32 holds every 1- or 2-channel average of 16-bit
+   * samples exactly and keeps the working set in L1 cache.
+   */
   private readonly mono: Float32Array;
   /** Aligned copy of the input: a Buffer from a pipe may start at an odd byte offset. */
   private readonly scratchBytes: Buffer;
@@ -166,7 +172,7 @@ export class CaptureDsp {
     this.nextOutputAt = 0;
   }
 
-  /** Mono floats into `mono` after the history; returns the sum of squares (peak into `this.peak`). */
+  /** Mono samples into `mono` after the history; peak |sample| and sum of squares into `stats`. */
   private downmix(frames: number): void {
     const src = this.scratch;
     const mono = this.mono;
