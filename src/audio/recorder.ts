@@ -12,6 +12,9 @@ export interface RecorderOptions {
   readonly logger: Logger;
 }
 
+/** Sees each span of samples as it goes to the file; `samples` is only valid during the call. */
+export type SampleTap = (samples: Int16Array, start: number, end: number) => void;
+
 export interface TakeResult {
   readonly id: string;
   readonly audioPath: string;
@@ -42,6 +45,7 @@ class Take {
     private readonly scratch: Int16Array,
     pressedAtPosition: number,
     preRollSamples: number,
+    private readonly tap: SampleTap | null,
   ) {
     // Pre-roll counts back from the press, not from now: the action chain may have run later.
     this.cursor = ring.cursorBack(ring.writtenTotal - pressedAtPosition + preRollSamples);
@@ -61,7 +65,8 @@ class Take {
       const count = this.ring.read(this.cursor, this.scratch);
       if (count === 0) return;
       // A false return (staging full: the card stalled for seconds) is counted by the writer.
-      this.writer.append(this.scratch, 0, count);
+      // The live transcriber sees exactly the samples the file gets, so its offsets match the file.
+      if (this.writer.append(this.scratch, 0, count)) this.tap?.(this.scratch, 0, count);
     }
   }
 
@@ -116,7 +121,7 @@ export class Recorder {
    * Starts a take whose audio begins `preRollMs` before `pressedAtPosition`. Synchronous, so the
    * caller can record the take (with its pre-roll) before the file exists; then call `open()`.
    */
-  begin(id: string, pressedAtPosition: number = this.position()): { audioPath: string; preRollMs: number } {
+  begin(id: string, pressedAtPosition: number = this.position(), tap: SampleTap | null = null): { audioPath: string; preRollMs: number } {
     if (this.active) throw new Error(`recording ${this.active.id} is already in progress`);
     const audioPath = `${id}.wav`;
     const preRollSamples = Math.round((this.options.preRollMs / 1000) * this.options.sampleRateHz);
@@ -126,7 +131,7 @@ export class Recorder {
       flushIntervalMs: this.options.flushIntervalMs,
       logger: this.options.logger.child({ recordingId: id }),
     });
-    const take = new Take(id, audioPath, this.options.ring, writer, this.scratch, pressedAtPosition, preRollSamples);
+    const take = new Take(id, audioPath, this.options.ring, writer, this.scratch, pressedAtPosition, preRollSamples, tap);
     this.active = take;
     return { audioPath, preRollMs: Math.round((take.preRollSamples / this.options.sampleRateHz) * 1000) };
   }
