@@ -61,4 +61,54 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'transcripts',
+    // One row per recording, written once all its windows are done. segments_json holds
+    // [{startMs,endMs,text}] with times absolute within the recording. no_speech_reason is set
+    // (and text empty) when the silence gate kept every window away from the engine.
+    up: `
+      CREATE TABLE transcripts (
+        recording_id      TEXT    PRIMARY KEY NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+        text              TEXT    NOT NULL,
+        segments_json     TEXT    NOT NULL,
+        model             TEXT    NOT NULL,
+        threads           INTEGER NOT NULL,
+        audio_ctx         INTEGER NOT NULL,
+        audio_duration_ms INTEGER NOT NULL,
+        processing_ms     INTEGER NOT NULL,
+        real_time_factor  REAL    NOT NULL,
+        degraded          INTEGER NOT NULL DEFAULT 0 CHECK (degraded IN (0, 1)),
+        no_speech_reason  TEXT,
+        windows           INTEGER NOT NULL DEFAULT 1,
+        created_at_ms     INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 4,
+    name: 'transcription jobs',
+    // One job per window of a recording (seq = window index; the tail window has final = 1).
+    // Survives restarts: 'running' rows found at start-up were interrupted and go back to
+    // 'queued'. The index serves "next due job" without a scan.
+    up: `
+      CREATE TABLE jobs (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        recording_id       TEXT    NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+        seq                INTEGER NOT NULL CHECK (seq >= 0),
+        start_sample       INTEGER NOT NULL CHECK (start_sample >= 0),
+        end_sample         INTEGER NOT NULL CHECK (end_sample >= start_sample),
+        final              INTEGER NOT NULL DEFAULT 0 CHECK (final IN (0, 1)),
+        state              TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','running','done','failed')),
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        last_error         TEXT,
+        result_json        TEXT,
+        created_at_ms      INTEGER NOT NULL,
+        updated_at_ms      INTEGER NOT NULL,
+        UNIQUE (recording_id, seq)
+      ) STRICT;
+      CREATE INDEX jobs_due ON jobs (state, next_attempt_at_ms, id);
+    `,
+  },
 ];
