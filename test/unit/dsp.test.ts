@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CaptureDsp, SUPPORTED_INPUT_RATES_HZ } from '../../src/audio/dsp.js';
+import {
+  CaptureDsp,
+  PASSBAND_EDGE_HZ,
+  STOPBAND_ATTENUATION_DB,
+  STOPBAND_EDGE_HZ,
+  SUPPORTED_INPUT_RATES_HZ,
+} from '../../src/audio/dsp.js';
+import { designLowPass, responseDb } from '../../src/audio/fir.js';
 import { LEVEL_FLOOR_DBFS, LevelSlot } from '../../src/audio/level.js';
 import { dominantFrequencyHz, rmsDbfs, s16FromBuffer, sineS16, toneLevelDb } from '../helpers/signal.js';
 
@@ -41,6 +48,26 @@ describe('CaptureDsp: tones keep their frequency and level', () => {
       expect(runAll(pcm, inputRateHz, 2, 1000).length).toBe(16_000);
     }
   });
+});
+
+describe('anti-aliasing filter design', () => {
+  for (const inputRateHz of SUPPORTED_INPUT_RATES_HZ.filter((r) => r > 16_000)) {
+    it(`${inputRateHz} Hz: flat to ${PASSBAND_EDGE_HZ} Hz, ${STOPBAND_ATTENUATION_DB} dB down from ${STOPBAND_EDGE_HZ} Hz to Nyquist`, () => {
+      const { taps, delayInputSamples } = designLowPass({
+        sampleRateHz: inputRateHz,
+        passbandEdgeHz: PASSBAND_EDGE_HZ,
+        stopbandEdgeHz: STOPBAND_EDGE_HZ,
+        stopbandAttenuationDb: STOPBAND_ATTENUATION_DB,
+        tapMultiple: inputRateHz / 16_000,
+      });
+      expect(delayInputSamples % (inputRateHz / 16_000)).toBe(0);
+      for (let i = 0; i < taps.length; i++) expect(taps[i]).toBeCloseTo(taps[taps.length - 1 - i] ?? NaN, 15);
+      for (let f = 0; f <= PASSBAND_EDGE_HZ; f += 50) expect(Math.abs(responseDb(taps, f, inputRateHz))).toBeLessThan(0.01);
+      for (let f = STOPBAND_EDGE_HZ; f <= inputRateHz / 2; f += 50) {
+        expect(responseDb(taps, f, inputRateHz)).toBeLessThan(-STOPBAND_ATTENUATION_DB);
+      }
+    });
+  }
 });
 
 describe('CaptureDsp: anti-aliasing', () => {
