@@ -135,14 +135,22 @@ export interface PulseFakeMic {
   readonly env: NodeJS.ProcessEnv;
   /** ALSA device name that records the fake mic in real time. */
   readonly device: 'pulse';
+  /** Plays a WAV into the fake mic in real time (paplay); resolves when it has been played. */
+  play(wavPath: string): Promise<void>;
+  /** Stops the daemon but keeps its directory: the mic is gone (arecord fails to open, or dies). */
+  kill(): Promise<void>;
+  /** Starts the daemon again in the same directory: the mic is back. */
+  revive(): Promise<void>;
+  /** Stops the daemon and removes its directory. */
   stop(): Promise<void>;
 }
 
 /**
  * A userspace PulseAudio with a null sink named `fakemic` whose monitor is the default source:
- * `arecord -D pulse` then records in real time (silence unless something plays into the sink).
- * Needs Debian's pulseaudio and libasound2-plugins. Used where a test needs a child that stays
- * alive (kill, SIGSTOP) without the file plugin's unpaced flood.
+ * `arecord -D pulse` then records in real time (silence unless something plays into the sink;
+ * arecord takes about a second to deliver its first frames). Needs Debian's pulseaudio,
+ * pulseaudio-utils and libasound2-plugins. Used where a test needs a child that stays alive
+ * (kill, SIGSTOP, real-time pacing) without the file plugin's unpaced flood.
  */
 export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic> {
   const dir = await mkdtemp(join(tmpdir(), 'scout-pulse-'));
@@ -153,30 +161,53 @@ export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic
     PULSE_SERVER: `unix:${join(dir, 'pulse', 'native')}`,
   };
   delete env.ALSA_CONFIG_PATH;
-  await execFileAsync(
-    'pulseaudio',
-    [
-      '--daemonize=yes',
-      '-n',
-      '--exit-idle-time=-1',
-      '--use-pid-file=yes',
-      `--load=module-null-sink sink_name=fakemic rate=${format.sampleRateHz} channels=${format.channels}`,
-      '--load=module-native-protocol-unix',
-      '--load=module-always-sink',
-    ],
-    { env },
-  );
-  await execFileAsync('pactl', ['set-default-source', 'fakemic.monitor'], { env });
+  const daemonUp = async (): Promise<void> => {
+    await execFileAsync(
+      'pulseaudio',
+      [
+        '--daemonize=yes',
+        '-n',
+        '--exit-idle-time=-1',
+        '--use-pid-file=yes',
+        `--load=module-null-sink sink_name=fakemic rate=${format.sampleRateHz} channels=${format.channels}`,
+        '--load=module-native-protocol-unix',
+      ],
+      { env },
+    );
+    await execFileAsync('pactl', ['set-default-source', 'fakemic.monitor'], { env });
+  };
+  const daemonDown = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      // `pulseaudio --kill` signals the daemon named by this runtime dir's pid file, and only that one.
+      const killer = spawn('pulseaudio', ['--kill'], { env, stdio: 'ignore' });
+      killer.once('error', () => resolve());
+      killer.once('close', () => resolve());
+    });
+  await daemonUp();
   return {
     env,
     device: 'pulse',
+    play: async (wavPath) => {
+      await execFileAsync('paplay', ['-d', 'fakemic', wavPath], { env });
+    },
+    kill: async () => {
+      await daemonDown();
+      // --kill returns before the daemon has gone; its socket disappears when it has.
+      const socket = join(dir, 'pulse', 'native');
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline) {
+        try {
+          await execFileAsync('pactl', ['info'], { env });
+        } catch {
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`pulseaudio in ${dir} did not stop (socket ${socket})`);
+    },
+    revive: daemonUp,
     stop: async () => {
-      await new Promise<void>((resolve) => {
-        // `pulseaudio --kill` signals the daemon named by this runtime dir's pid file, and only that one.
-        const killer = spawn('pulseaudio', ['--kill'], { env, stdio: 'ignore' });
-        killer.once('error', () => resolve());
-        killer.once('close', () => resolve());
-      });
+      await daemonDown();
       await rm(dir, { recursive: true, force: true });
     },
   };

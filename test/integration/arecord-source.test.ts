@@ -2,10 +2,12 @@
  * ArecordSource on real arecord: the ALSA file plugin (byte-exact, unplug/replug) and a
  * userspace PulseAudio (real-time paced, for kill and stall).
  */
-import { chmod, writeFile } from 'node:fs/promises';
-import { getPriority } from 'node:os';
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArecordSource, parseArecordStderrLine, type ArecordSourceOptions } from '../../src/hardware/alsa.js';
@@ -14,6 +16,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import { describeAudioSourceContract, waitFor } from '../contract/audio-source.contract.js';
 import { createFakeAlsa, makeNoisePcm, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 
+const execFileAsync = promisify(execFile);
 const STEREO_48K: PcmFormat = { sampleRateHz: 48_000, channels: 2 };
 
 function options(overrides: Partial<ArecordSourceOptions> & Pick<ArecordSourceOptions, 'device'>): ArecordSourceOptions {
@@ -123,8 +126,9 @@ describe('ArecordSource on the ALSA file plugin', () => {
   it('keeps retrying with growing backoff while the device is missing, and resumes when it is back', async () => {
     const alsa = await createFakeAlsa(STEREO_48K);
     await alsa.removeInfile();
+    const { logger, lines } = memoryLogger();
     const source = new ArecordSource(
-      options({ device: alsa.device, env: alsa.env, durationLimitSeconds: 0.2, restart: { initialMs: 40, maxMs: 320, random: () => 0 } }),
+      options({ device: alsa.device, env: alsa.env, durationLimitSeconds: 0.2, logger, restart: { initialMs: 40, maxMs: 320, random: () => 0 } }),
     );
     // Every failed attempt reports an error event; the state stays 'restarting' throughout.
     const failedAtMs: number[] = [];
@@ -150,6 +154,9 @@ describe('ArecordSource on the ALSA file plugin', () => {
       expect(gaps[0]).toBeGreaterThanOrEqual(40);
       expect(gaps[1]).toBeGreaterThanOrEqual(80);
       expect(gaps[2]).toBeGreaterThanOrEqual(160);
+      // Failed runs are short, so nothing resets the backoff: it doubles up to the cap.
+      const delays = lines.filter((line) => line.msg === 'arecord ended; restarting').map((line) => line.delayMs);
+      expect(delays.slice(0, 5)).toEqual([40, 80, 160, 320, 320].slice(0, Math.min(5, delays.length)));
       expect(events.some((event) => event.kind === 'error' && event.message.includes('audio open error'))).toBe(true);
 
       await alsa.writeInfile(makeNoisePcm(STEREO_48K, 4_800));
@@ -218,7 +225,7 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
     await pulse.stop();
   });
 
-  it('restarts arecord killed with SIGKILL', async () => {
+  it('restarts arecord killed with SIGKILL; stop() then kills it for good', async () => {
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env }));
     let frames = 0;
     source.onFrames(() => {
@@ -235,6 +242,13 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
       await waitFor('frames from the new arecord', () => frames > framesAfterRestart && source.status().state === 'running');
       expect(source.childPid).not.toBe(firstPid);
       expect(source.status().lastError).toBe('arecord killed by SIGKILL');
+      // stop() kills the child and waits for it; a second stop() is harmless.
+      const secondPid = source.childPid ?? 0;
+      await source.stop();
+      expect(isAlive(secondPid)).toBe(false);
+      expect(source.childPid).toBeNull();
+      await source.stop();
+      expect(source.status().state).toBe('stopped');
     } finally {
       await source.stop();
     }
@@ -267,20 +281,56 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
     }
   });
 
-  it('stop() kills arecord and waits for it; calling it again is harmless', async () => {
+  it('a run that lasted a while resets the backoff', async () => {
+    const { logger, lines } = memoryLogger();
+    // Each run records 0.1 s but lives about a second (the pulse plugin's start-up): "healthy".
+    const source = new ArecordSource(
+      options({ device: pulse.device, env: pulse.env, durationLimitSeconds: 0.1, logger, restart: { initialMs: 50, maxMs: 800, healthyAfterMs: 300, random: () => 0 } }),
+    );
+    const delays = (): unknown[] => lines.filter((line) => line.msg === 'arecord ended; restarting').map((line) => line.delayMs);
+    try {
+      await source.start();
+      await waitFor('two ended runs', () => delays().length >= 2, 15_000);
+      expect(delays().slice(0, 2)).toEqual([50, 50]);
+      expect(source.status().lastError).toBeNull();
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('records what is played into the mic, paced by the real clock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scout-tone-'));
+    const tone = join(dir, 'tone.wav');
+    await execFileAsync('sox', ['-n', '-r', '48000', '-c', '2', '-b', '16', tone, 'synth', '1.5', 'sine', '440', 'vol', '0.5']);
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env }));
     let frames = 0;
-    source.onFrames(() => {
-      frames += 1;
+    let loudFrames = 0;
+    source.onFrames((pcm) => {
+      frames += pcm.length / 4;
+      for (let offset = 0; offset < pcm.length; offset += 4) {
+        if (Math.abs(pcm.readInt16LE(offset)) > 8_000) loudFrames += 1;
+      }
     });
-    await source.start();
-    await waitFor('first frames', () => frames > 0);
-    const pid = source.childPid ?? 0;
-    await source.stop();
-    expect(isAlive(pid)).toBe(false);
-    expect(source.childPid).toBeNull();
-    await source.stop();
-    expect(source.status().state).toBe('stopped');
+    try {
+      await source.start();
+      await waitFor('first frames', () => frames > 0);
+      const framesAtPlay = frames;
+      const playStartedAt = performance.now();
+      await pulse.play(tone);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const wallMs = performance.now() - playStartedAt;
+      const audioMs = ((frames - framesAtPlay) / 48_000) * 1000;
+      // Real time: the audio delivered while 1.8 s passed is about 1.8 s, not the file plugin's flood.
+      expect(audioMs).toBeGreaterThan(wallMs * 0.75);
+      expect(audioMs).toBeLessThan(wallMs * 1.25);
+      // A 0.5 sine is above 8000 for about 70 % of its samples: 1.5 s of tone, about 1.05 s loud.
+      const loudMs = (loudFrames / 48_000) * 1000;
+      expect(loudMs).toBeGreaterThan(900);
+      expect(loudMs).toBeLessThan(1_200);
+    } finally {
+      await source.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   // Raising priority needs root or CAP_SYS_NICE, as the appliance's service has.
@@ -301,6 +351,37 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
       cleanup: () => Promise.resolve(),
     }),
   );
+});
+
+describe('ArecordSource when the mic goes away while capturing', () => {
+  it('restarts with backoff while it is gone and resumes when it is back', async () => {
+    const pulse = await startPulseFakeMic(STEREO_48K);
+    const source = new ArecordSource(options({ device: pulse.device, env: pulse.env, restart: { initialMs: 50, maxMs: 400 } }));
+    let frames = 0;
+    source.onFrames(() => {
+      frames += 1;
+    });
+    let errors = 0;
+    source.onEvent((event) => {
+      if (event.kind === 'error') errors += 1;
+    });
+    try {
+      await source.start();
+      await waitFor('first frames', () => frames > 0);
+      await pulse.kill();
+      await waitFor('restarting after the device went away', () => source.status().state === 'restarting');
+      await waitFor('failed retries', () => source.status().restarts >= 2 && errors >= 2);
+      expect(source.status().lastError).toMatch(/arecord exited with code 1/);
+      const framesWhileGone = frames;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(frames).toBe(framesWhileGone);
+      await pulse.revive();
+      await waitFor('frames after the device came back', () => frames > framesWhileGone && source.status().state === 'running', 15_000);
+    } finally {
+      await source.stop();
+      await pulse.stop();
+    }
+  });
 });
 
 describeAudioSourceContract('arecord on the ALSA file plugin (bounded runs)', async () => {
