@@ -44,15 +44,15 @@ describe('EngineBreaker', () => {
     expect(b.allowsCalls()).toBe(false);
     let ran = false;
     await expect(
-      b.fire(async () => {
+      b.fire(() => {
         ran = true;
-        return 1;
+        return Promise.resolve(1);
       }),
     ).rejects.toBeInstanceOf(BreakerOpenError);
     expect(ran).toBe(false);
     await sleep(250);
     expect(b.state()).toBe('halfOpen');
-    expect(await b.fire(async () => 'ok')).toBe('ok');
+    expect(await b.fire(() => Promise.resolve('ok'))).toBe('ok');
     expect(b.state()).toBe('closed');
     expect(states).toEqual(['open', 'halfOpen', 'closed']);
   });
@@ -62,7 +62,7 @@ describe('EngineBreaker', () => {
     for (let round = 0; round < 4; round++) {
       await expect(b.fire(unavailable)).rejects.toThrow();
       await expect(b.fire(unavailable)).rejects.toThrow();
-      await b.fire(async () => 'ok');
+      await b.fire(() => Promise.resolve('ok'));
     }
     expect(b.state()).toBe('closed');
   });
@@ -117,6 +117,6 @@ describe('EngineBreaker', () => {
     const b = await make();
     await b.stop();
     await b.stop();
-    await expect(b.fire(async () => 1)).rejects.toBeInstanceOf(BreakerOpenError);
+    await expect(b.fire(() => Promise.resolve(1))).rejects.toBeInstanceOf(BreakerOpenError);
   });
 });

@@ -1,0 +1,366 @@
+/**
+ * The transcription queue end to end with a scripted engine: real SQLite, real WAV files (and the
+ * real WavWriter for the live path), real timers; only the whisper engine is a stand-in.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WavWriter } from '../../src/audio/wav-writer.js';
+import { silentLogger } from '../../src/log.js';
+import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
+import { newRecordingId } from '../../src/store/ids.js';
+import { RecordingsRepo } from '../../src/store/recordings.js';
+import {
+  audioCtxFor,
+  EngineAbortedError,
+  EngineRequestError,
+  EngineUnavailableError,
+  wavFromPcm16,
+  type TranscribeRequest,
+  type TranscribeResult,
+} from '../../src/transcribe/engine.js';
+import { RecordingInProgressError, Transcriber, UnknownRecordingError, type TranscriberConfig, type TranscriptionEngine } from '../../src/transcribe/transcriber.js';
+import { sleep } from '../../src/util/sleep.js';
+
+const RATE_HZ = 16000;
+type Step = 'ok' | 'unavailable' | 'hang' | 'bad' | 'server500';
+
+interface Call {
+  readonly samples: number;
+  readonly audioCtx: number | undefined;
+  readonly beamSize: number | undefined;
+  readonly atMs: number;
+}
+
+/** A stand-in engine following a script of outcomes; `fallback` once the script is used up. */
+class ScriptedEngine implements TranscriptionEngine {
+  readonly calls: Call[] = [];
+  aborted = 0;
+  script: Step[] = [];
+  fallback: Step = 'ok';
+
+  status(): { model: string; threads: number } {
+    return { model: '/models/ggml-test.bin', threads: 2 };
+  }
+
+  async transcribe(request: TranscribeRequest): Promise<TranscribeResult> {
+    const samples = request.pcm?.length ?? 0;
+    this.calls.push({ samples, audioCtx: request.audioCtx, beamSize: request.beamSize, atMs: performance.now() });
+    const step = this.script.shift() ?? this.fallback;
+    const n = this.calls.length;
+    switch (step) {
+      case 'ok': {
+        const durationMs = Math.round((samples / RATE_HZ) * 1000);
+        return { text: `words ${n}`, segments: [{ startMs: 0, endMs: durationMs, text: `words ${n}` }], processingMs: 50 };
+      }
+      case 'unavailable':
+        throw new EngineUnavailableError('engine died');
+      case 'server500':
+        throw new EngineRequestError('whisper-server answered HTTP 500', 500);
+      case 'bad':
+        throw new EngineRequestError('whisper-server answered HTTP 400: bad wav', 400);
+      case 'hang':
+        return new Promise((_, reject) => {
+          const signal = request.signal;
+          signal?.addEventListener('abort', () => {
+            this.aborted++;
+            reject(new EngineAbortedError('aborted', 'aborted'));
+          });
+        });
+    }
+  }
+}
+
+/** Speech-like audio: a modulated buzz. `pattern` alternates speech and silence in ms. */
+function speechLike(pattern: number[]): Int16Array {
+  const total = Math.round((pattern.reduce((a, b) => a + b, 0) * RATE_HZ) / 1000);
+  const out = new Int16Array(total);
+  let position = 0;
+  pattern.forEach((lengthMs, index) => {
+    const length = Math.round((lengthMs * RATE_HZ) / 1000);
+    if (index % 2 === 0) {
+      for (let i = 0; i < length; i++) {
+        const t = i / RATE_HZ;
+        out[position + i] = Math.round(3000 * (0.55 + 0.45 * Math.sin(2 * Math.PI * 4 * t)) * (Math.sin(2 * Math.PI * 180 * t) + 0.5 * Math.sin(2 * Math.PI * 900 * t)));
+      }
+    }
+    position += length;
+  });
+  return out;
+}
+
+let dir: string;
+let db: Database;
+let recordings: RecordingsRepo;
+let engine: ScriptedEngine;
+let transcriber: Transcriber | null;
+const transcribed: { durationS: number; rtf: number }[] = [];
+const errors: string[] = [];
+const queueSizes: number[] = [];
+
+const baseConfig: TranscriberConfig = {
+  minSpeechMs: 4000,
+  maxWindowMs: 30_000,
+  maxAttempts: 4,
+  retry: { initialMs: 20, maxMs: 80 },
+  breaker: { failureThreshold: 10, resetTimeoutMs: 200, timeoutMs: 5000 },
+  beamSize: 1,
+};
+
+function makeTranscriber(config: Partial<TranscriberConfig> = {}): Transcriber {
+  transcriber = new Transcriber({
+    db,
+    recordingsDir: dir,
+    engine,
+    config: { ...baseConfig, ...config },
+    logger: silentLogger(),
+    hooks: {
+      onTranscribed: (durationS, rtf) => transcribed.push({ durationS, rtf }),
+      onError: (kind) => errors.push(kind),
+      queueSize: (size) => queueSizes.push(size),
+    },
+  });
+  return transcriber;
+}
+
+/** A finished recording on disk and in the database. */
+function addRecording(pcm: Int16Array): string {
+  const id = newRecordingId();
+  writeFileSync(join(dir, `${id}.wav`), wavFromPcm16(pcm));
+  recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
+  recordings.finish(id, { endedAtMs: Date.now(), durationMs: (pcm.length / RATE_HZ) * 1000, bytes: pcm.length * 2 });
+  return id;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('timed out waiting');
+    await sleep(10);
+  }
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'scout-queue-'));
+  db = openDatabase(join(dir, 'scout.db'), silentLogger());
+  recordings = new RecordingsRepo(db);
+  engine = new ScriptedEngine();
+  transcriber = null;
+  transcribed.length = 0;
+  errors.length = 0;
+  queueSizes.length = 0;
+});
+
+afterEach(async () => {
+  await transcriber?.stop();
+  closeDatabase(db);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Transcriber queue', () => {
+  it('transcribes a short clip in one request with the audio context cut to the clip, greedy', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    const pcm = speechLike([2500, 500]);
+    const id = addRecording(pcm);
+    expect(await t.enqueueRecording(id)).toBe(1);
+    expect(recordings.get(id)?.status).toBe('transcribing');
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(1);
+    expect(engine.calls[0]).toMatchObject({ samples: pcm.length, audioCtx: audioCtxFor(3000), beamSize: 1 });
+    const transcript = t.transcript(id);
+    expect(transcript).toMatchObject({ text: 'words 1', model: 'ggml-test.bin', threads: 2, audioCtx: audioCtxFor(3000), audioDurationMs: 3000, processingMs: 50, noSpeechReason: null, windows: 1 });
+    expect(transcript?.segments).toEqual([{ startMs: 0, endMs: 3000, text: 'words 1' }]);
+    expect(transcribed).toEqual([{ durationS: 0.05, rtf: 50 / 3000 }]);
+    expect(queueSizes).toContain(1);
+    expect(queueSizes[queueSizes.length - 1]).toBe(0);
+  });
+
+  it('never sends a silent recording to the engine: empty transcript with the reason "no speech"', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    const id = addRecording(new Int16Array(RATE_HZ * 4));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(0);
+    expect(t.transcript(id)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', audioDurationMs: 4000, processingMs: 0 });
+  });
+
+  it('retries a failing engine with growing backoff and then succeeds', async () => {
+    const t = makeTranscriber({ retry: { initialMs: 40, maxMs: 400 } });
+    engine.script = ['unavailable', 'server500', 'unavailable'];
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(4);
+    const gaps = engine.calls.slice(1).map((call, index) => call.atMs - (engine.calls[index]?.atMs ?? 0));
+    // Backoff with jitter 0.5: attempt n waits in [initial*2^n/2, initial*2^n].
+    expect(gaps[0]).toBeGreaterThanOrEqual(18);
+    expect(gaps[1]).toBeGreaterThanOrEqual(38);
+    expect(gaps[2]).toBeGreaterThanOrEqual(78);
+    expect(t.transcript(id)?.text).toBe('words 4');
+    expect(errors.filter((kind) => kind === 'engine')).toHaveLength(3);
+    expect(t.jobs.forRecording(id)[0]).toMatchObject({ state: 'done', attempts: 3 });
+  });
+
+  it('fails the recording after the last attempt, keeps its audio, and a re-queue works', async () => {
+    const t = makeTranscriber({ maxAttempts: 3 });
+    engine.fallback = 'unavailable';
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'failed');
+    expect(engine.calls).toHaveLength(3);
+    expect(recordings.get(id)?.error).toMatch(/transcription failed: EngineUnavailableError: engine died/);
+    expect(existsSync(join(dir, `${id}.wav`))).toBe(true);
+    expect(errors).toContain('job_failed');
+    expect(t.transcript(id)).toBeUndefined();
+
+    engine.fallback = 'ok';
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(recordings.get(id)?.error).toBeNull();
+    expect(t.transcript(id)?.text).toBe('words 4');
+  });
+
+  it('a bad-audio answer (4xx) fails the job at once without touching the breaker', async () => {
+    const t = makeTranscriber({ breaker: { failureThreshold: 1, resetTimeoutMs: 10_000, timeoutMs: 5000 } });
+    engine.script = ['bad'];
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'failed');
+    expect(engine.calls).toHaveLength(1);
+    expect(t.status().breaker).toBe('closed');
+    expect(errors).toContain('bad_audio');
+  });
+
+  it('breaker: opens after N engine failures, jobs stay queued without attempts, a probe closes it and the queue drains', async () => {
+    const t = makeTranscriber({ maxAttempts: 3, breaker: { failureThreshold: 2, resetTimeoutMs: 300, timeoutMs: 5000 }, retry: { initialMs: 10, maxMs: 20 } });
+    engine.fallback = 'unavailable';
+    await t.start();
+    const ids = [addRecording(speechLike([1500, 300])), addRecording(speechLike([1200, 300])), addRecording(speechLike([1000, 300]))];
+    for (const id of ids) await t.enqueueRecording(id);
+    await waitFor(() => t.status().breaker === 'open');
+    expect(engine.calls).toHaveLength(2);
+    // While open: nothing is sent, nothing is dropped.
+    await sleep(150);
+    expect(engine.calls).toHaveLength(2);
+    expect(t.status()).toMatchObject({ queueSize: 3, breaker: 'open', busy: true });
+    // Half-open probes keep failing: it opens again, and no job is failed by them.
+    await waitFor(() => engine.calls.length >= 4, 3000);
+    expect(ids.map((id) => recordings.get(id)?.status)).toEqual(['transcribing', 'transcribing', 'transcribing']);
+    expect(Math.max(...t.jobs.forRecording(ids[0] ?? '').map((job) => job.attempts))).toBeLessThan(3);
+
+    engine.fallback = 'ok';
+    await waitFor(() => ids.every((id) => recordings.get(id)?.status === 'transcribed'), 3000);
+    expect(t.status()).toMatchObject({ queueSize: 0, breaker: 'closed', busy: false, running: null });
+  });
+
+  it('a hanging engine call is aborted at the breaker timeout and retried', async () => {
+    const t = makeTranscriber({ breaker: { failureThreshold: 5, resetTimeoutMs: 1000, timeoutMs: 200 } });
+    engine.script = ['hang'];
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.aborted).toBe(1);
+    expect(engine.calls).toHaveLength(2);
+    expect(errors).toContain('timeout');
+  });
+
+  it('resumes queued and interrupted jobs after a restart (database closed and reopened)', async () => {
+    const first = makeTranscriber();
+    engine.fallback = 'hang';
+    await first.start();
+    const a = addRecording(speechLike([1500, 300]));
+    const b = addRecording(speechLike([1500, 300]));
+    await first.enqueueRecording(a);
+    await first.enqueueRecording(b);
+    await waitFor(() => engine.calls.length === 1);
+    await first.stop();
+    expect(engine.aborted).toBe(1);
+    closeDatabase(db);
+
+    db = openDatabase(join(dir, 'scout.db'), silentLogger());
+    recordings = new RecordingsRepo(db);
+    // A crash would have left a job `running`: make it so.
+    db.prepare(`UPDATE jobs SET state = 'running' WHERE recording_id = ?`).run(a);
+    engine = new ScriptedEngine();
+    const second = makeTranscriber();
+    await second.start();
+    await waitFor(() => recordings.get(a)?.status === 'transcribed' && recordings.get(b)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(2);
+    // Stopping is not a failed attempt.
+    expect(second.jobs.forRecording(a)[0]?.attempts).toBe(0);
+  });
+
+  it('picks up at start a recording that was stored but never queued', async () => {
+    const id = addRecording(speechLike([1500, 300]));
+    const t = makeTranscriber();
+    await t.start();
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(1);
+  });
+
+  it('refuses to queue an unknown recording or one still being recorded', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    await expect(t.enqueueRecording('0000000000000000000000000z')).rejects.toBeInstanceOf(UnknownRecordingError);
+    const id = newRecordingId();
+    recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
+    await expect(t.enqueueRecording(id)).rejects.toBeInstanceOf(RecordingInProgressError);
+  });
+
+  it('live: windows are transcribed while recording; at the end only the tail is sent', async () => {
+    const t = makeTranscriber();
+    const busy: boolean[] = [];
+    t.onBusyChange((value) => busy.push(value));
+    await t.start();
+    // ~26 s: sentences of ~5 s of speech separated by 700 ms pauses.
+    const sentence = [900, 120, 900, 120, 900, 120, 900, 120, 900, 700];
+    const pcm = speechLike([...sentence, ...sentence, ...sentence, ...sentence, 900, 120, 900, 400]);
+    const id = newRecordingId();
+    recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
+    const writer = new WavWriter({ path: join(dir, `${id}.wav`), sampleRateHz: RATE_HZ, flushIntervalMs: 100, logger: silentLogger() });
+    await writer.open();
+    const live = t.beginRecording(id);
+    // Faster than real time (10x), in 100 ms chunks, through the real WAV writer.
+    const chunk = RATE_HZ / 10;
+    for (let start = 0; start < pcm.length; start += chunk) {
+      const end = Math.min(pcm.length, start + chunk);
+      writer.append(pcm, start, end);
+      live.feed(pcm, start, end);
+      await sleep(10);
+    }
+    await waitFor(() => engine.calls.length >= 4, 3000);
+    const beforeEnd = engine.calls.length;
+    expect(recordings.get(id)?.status).toBe('recording');
+    const partial = t.partial(id);
+    expect(partial.windowsDone).toBe(4);
+    expect(partial.complete).toBe(false);
+    expect(partial.text).toBe('words 1 words 2 words 3 words 4');
+
+    const result = await writer.finish();
+    recordings.finish(id, { endedAtMs: Date.now(), durationMs: result.durationMs, bytes: result.bytes });
+    live.end(pcm.length);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(beforeEnd + 1);
+    const tail = engine.calls[engine.calls.length - 1];
+    expect(tail?.samples).toBeLessThan(RATE_HZ * 3);
+    for (const call of engine.calls) expect(call.samples).toBeLessThanOrEqual(RATE_HZ * 30);
+    const transcript = t.transcript(id);
+    expect(transcript?.windows).toBe(5);
+    expect(transcript?.text).toBe('words 1 words 2 words 3 words 4 words 5');
+    expect(transcript?.audioDurationMs).toBeCloseTo((pcm.length / RATE_HZ) * 1000, 0);
+    // Segment times are absolute: the windows follow each other.
+    const starts = transcript?.segments.map((segment) => segment.startMs) ?? [];
+    expect(starts[0]).toBe(0);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]).toBeGreaterThan(starts[i - 1] ?? 0);
+    expect(t.partial(id)).toMatchObject({ complete: true, windowsDone: 5, windowsPending: 0 });
+    expect(busy).toContain(true);
+    expect(busy[busy.length - 1]).toBe(false);
+  });
+});
