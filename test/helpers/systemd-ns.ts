@@ -204,7 +204,6 @@ export class SystemdNamespace {
   }
 
   private async start(): Promise<void> {
-    const root = this.rootInside;
     const nodeBinary = realpathSync(process.execPath);
     const script = `#!/bin/sh
 set -eu
@@ -336,6 +335,17 @@ exec chroot "$R" /usr/bin/env -i container=other TERM=dumb /lib/systemd/systemd 
     return name;
   }
 
+  /** Writes a file into the running system (parents created), owned by `user` (a name from its /etc/passwd) if given. */
+  async writeFileInside(pathInside: string, data: string | Uint8Array, user?: string): Promise<void> {
+    const target = join(this.hostViewOfRoot, pathInside);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, data);
+    if (user !== undefined) {
+      const result = await this.exec(['chown', '-R', `${user}:`, dirname(pathInside)]);
+      if (result.code !== 0) throw new Error(`chown ${user} ${pathInside}: ${result.stderr}`);
+    }
+  }
+
   /** Polls `show` until `predicate` holds; returns the last state or throws with it on timeout. */
   async waitFor(unit: string, properties: readonly string[], predicate: (s: UnitState) => boolean, timeoutMs: number): Promise<UnitState> {
     const deadline = Date.now() + timeoutMs;
@@ -364,7 +374,7 @@ exec chroot "$R" /usr/bin/env -i container=other TERM=dumb /lib/systemd/systemd 
     if (child && child.exitCode === null && child.signalCode === null) {
       if (this.pid1Host !== null) {
         try {
-          process.kill(this.pid1Host, 'SIGRTMIN+3' as NodeJS.Signals);
+          process.kill(this.pid1Host, 'SIGRTMIN+3');
         } catch {
           // already gone
         }

@@ -1,0 +1,180 @@
+/**
+ * The real appliance (compiled src/main.ts, default config: fake mic and GPIO) under the
+ * project's unit in a real systemd 252 as PID 1 (test/helpers/systemd-ns.ts). Shows READY,
+ * STATUS, the watchdog killing a stopped process, restart after kill -9, recordings surviving
+ * restarts, and `systemctl stop` flushing the recording in progress.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SystemdNamespace, projectDir, projectDirInside, systemdNsUnavailableReason } from '../helpers/systemd-ns.js';
+
+const unavailable = await systemdNsUnavailableReason();
+if (unavailable !== null) console.warn(`SKIPPING appliance systemd test: ${unavailable}`);
+
+const unit = 'scout.service';
+const watchdogSec = 4;
+/** Compiled here rather than in dist/, which other work in the tree may be rebuilding. */
+const buildDir = join(projectDir, '.cache', 'systemd-build');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The simulator mic's clip, made on the host: the rootfs has no espeak-ng or sox, and the
+ * appliance reuses a clip already in its data dir (src/sim/clip.ts).
+ */
+function speechClip(): Promise<Buffer> {
+  const raw = join(buildDir, 'speech-raw.wav');
+  const clip = join(buildDir, 'sim-speech-48000-1.wav');
+  return new Promise((resolve, reject) => {
+    execFile('espeak-ng', ['-s', '150', '-w', raw, 'Scout system test. Testing one two three.'], (error) => {
+      if (error) return reject(new Error(`espeak-ng: ${error.message}`));
+      execFile('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', '-e', 'signed-integer', clip, 'pad', '0', '1'], (soxError) => {
+        if (soxError) return reject(new Error(`sox: ${soxError.message}`));
+        readFile(clip).then(resolve, reject);
+      });
+    });
+  });
+}
+
+function build(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // tsc emits even when unrelated files have type errors; main.js missing is the real failure.
+    execFile(process.execPath, [join(projectDir, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(buildDir, 'dist')], { cwd: projectDir }, () => {
+      if (existsSync(join(buildDir, 'dist/src/main.js'))) resolve();
+      else reject(new Error('build produced no dist/src/main.js'));
+    });
+  });
+}
+
+describe.skipIf(unavailable !== null)('the appliance as scout.service under a real systemd', () => {
+  let ns: SystemdNamespace;
+  let base: string;
+  const stateDir = (): string => join(ns.hostViewOfRoot, 'var/lib/scout');
+
+  const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
+    const response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
+    return (await response.json()) as T;
+  };
+  const press = (): Promise<unknown> =>
+    api('/api/button', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'toggle' }) });
+  const listIds = async (): Promise<string[]> => {
+    const body = await api<unknown>('/api/recordings');
+    const items = Array.isArray(body) ? body : ((body as { recordings?: unknown[]; items?: unknown[] }).recordings ?? (body as { items?: unknown[] }).items ?? []);
+    return (items as { id: string }[]).map((r) => r.id);
+  };
+  const waitActive = (restarts: number): Promise<unknown> =>
+    ns.waitFor(unit, ['ActiveState', 'NRestarts'], (s) => s.ActiveState === 'active' && s.NRestarts === String(restarts), 30_000);
+
+  beforeAll(async () => {
+    const [booted, port] = await Promise.all([SystemdNamespace.boot({ log: (l) => console.log(l) }), freePort(), build()]);
+    ns = booted;
+    await ns.writeFileInside('/var/lib/scout/sim/sim-speech-48000-1.wav', await speechClip(), 'scout');
+    base = `http://127.0.0.1:${port}`;
+    console.log(`systemd booted in ${ns.bootMs} ms`);
+    await ns.installUnit(
+      join(projectDir, 'systemd/scout.service'),
+      `[Service]
+ExecStart=
+ExecStart=/usr/bin/node ${projectDirInside}/.cache/systemd-build/dist/src/main.js
+Environment=SCOUT_HTTP_PORT=${port}
+Environment=SCOUT_HTTP_HOST=127.0.0.1
+WatchdogSec=${watchdogSec}
+RestartSec=200ms
+`,
+    );
+  }, 16 * 60_000);
+
+  afterAll(async () => {
+    await ns?.shutdown();
+  }, 30_000);
+
+  it('becomes active only after READY=1 and shows its STATUS=', async () => {
+    await ns.systemctl(['start', '--no-block', unit]);
+    const first = await ns.waitFor(unit, ['ActiveState'], (s) => s.ActiveState !== 'inactive', 5000);
+    expect(first.ActiveState).toBe('activating');
+    const state = await ns.waitFor(unit, ['ActiveState', 'SubState', 'StatusText', 'Result'], (s) => s.ActiveState !== 'activating', 60_000);
+    expect(state, await ns.journal(unit)).toMatchObject({ ActiveState: 'active', SubState: 'running' });
+    const withStatus = await ns.waitFor(unit, ['StatusText'], (s) => (s.StatusText ?? '') !== '', 5000);
+    console.log(`StatusText: ${withStatus.StatusText}`);
+    const health = await api<{ status: string }>('/healthz');
+    expect(health.status).not.toBe('unhealthy');
+  });
+
+  it('keeps a recording across a watchdog kill (SIGSTOP) and a kill -9', async () => {
+    await press();
+    await new Promise((r) => setTimeout(r, 1500));
+    await press();
+    const deadline = Date.now() + 10_000;
+    let ids: string[] = [];
+    while (ids.length === 0 && Date.now() < deadline) {
+      ids = await listIds();
+      if (ids.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(ids).toHaveLength(1);
+
+    const stoppedPid = await ns.hostMainPid(unit);
+    const stoppedAt = Date.now();
+    process.kill(stoppedPid!, 'SIGSTOP');
+    await waitActive(1);
+    console.log(`watchdog restart of the appliance after ${Date.now() - stoppedAt} ms (WatchdogSec=${watchdogSec})`);
+    expect(await ns.hostMainPid(unit)).not.toBe(stoppedPid);
+    expect(await listIds()).toEqual(ids);
+
+    process.kill((await ns.hostMainPid(unit))!, 'SIGKILL');
+    await waitActive(2);
+    expect(await listIds()).toEqual(ids);
+  });
+
+  it('flushes the recording in progress on systemctl stop and exits cleanly', async () => {
+    const before = await listIds();
+    await press();
+    await new Promise((r) => setTimeout(r, 2000));
+    await ns.systemctl(['stop', unit]);
+    const state = await ns.show(unit, ['ActiveState', 'Result', 'ExecMainStatus']);
+    expect(state).toMatchObject({ ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
+
+    // Read the database while the service is down: the flush happened on stop, not in recovery at next start.
+    // A copy, so no root-owned -shm/-wal files land in the service's data dir.
+    const copyDir = await mkdtemp(join(tmpdir(), 'scout-db-'));
+    for (const suffix of ['', '-wal']) {
+      if (existsSync(join(stateDir(), `scout.db${suffix}`))) await copyFile(join(stateDir(), `scout.db${suffix}`), join(copyDir, `scout.db${suffix}`));
+    }
+    const db = new BetterSqlite3(join(copyDir, 'scout.db'));
+    try {
+      const rows = db.prepare('SELECT id, status, duration_ms, bytes, audio_path FROM recordings ORDER BY started_at_ms').all() as {
+        id: string;
+        status: string;
+        duration_ms: number | null;
+        bytes: number | null;
+        audio_path: string;
+      }[];
+      expect(rows).toHaveLength(before.length + 1);
+      const last = rows.at(-1)!;
+      expect(last.status).not.toBe('recording');
+      expect(last.duration_ms).toBeGreaterThan(1000);
+      const wav = await stat(join(stateDir(), 'recordings', last.audio_path));
+      expect(wav.size).toBeGreaterThanOrEqual(44 + (last.bytes ?? 1));
+      const header = (await readFile(join(stateDir(), 'recordings', last.audio_path))).subarray(0, 4).toString('latin1');
+      expect(header).toBe('RIFF');
+    } finally {
+      db.close();
+      await rm(copyDir, { recursive: true, force: true });
+    }
+  });
+});
