@@ -213,6 +213,9 @@ export class ArecordSource implements AudioSource {
   /** Starts capture. Resolves once arecord is spawned or has failed to (then it is retried); never rejects for device faults. */
   async start(): Promise<void> {
     if (this.state !== 'stopped') return;
+    // A start() right after stop() waits for the old child, so two never capture at once.
+    if (this.run !== null) await this.run.closed;
+    if (this.state !== 'stopped' || this.run !== null) return;
     this.backoff.reset();
     this.setState('starting');
     this.startStallWatch();
@@ -236,7 +239,7 @@ export class ArecordSource implements AudioSource {
       this.kill(run);
       await run.closed;
     }
-    this.run = null;
+    if (this.run === run) this.run = null;
     this.carryBytes = 0;
   }
 
@@ -282,7 +285,8 @@ export class ArecordSource implements AudioSource {
         this.applyNiceness(child);
         resolve();
       });
-      child.once('error', (error: NodeJS.ErrnoException) => {
+      // on, not once: a second 'error' without a listener would be thrown into the event loop.
+      child.on('error', (error: NodeJS.ErrnoException) => {
         resolve();
         if (child.pid === undefined) {
           const hint = error.code === 'ENOENT' ? ' (is alsa-utils installed?)' : '';
@@ -429,7 +433,9 @@ export class ArecordSource implements AudioSource {
     if (run !== null) {
       if (run.ended) return;
       run.ended = true;
-      if (this.run === run) this.run = null;
+      // Only the current run may schedule a restart; an old one ending late must not start a second child.
+      if (this.run !== run) return;
+      this.run = null;
     }
     if (this.state === 'stopped') return;
     const ranMs = run === null ? 0 : this.now() - run.startedAtMs;

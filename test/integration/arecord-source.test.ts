@@ -333,6 +333,30 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
     }
   });
 
+  it('start() right after stop() waits for the old arecord: never two captures at once', async () => {
+    const source = new ArecordSource(options({ device: pulse.device, env: pulse.env }));
+    let frames = 0;
+    source.onFrames(() => {
+      frames += 1;
+    });
+    try {
+      await source.start();
+      await waitFor('first frames', () => frames > 0);
+      const oldPid = source.childPid ?? 0;
+      const stopping = source.stop();
+      await source.start();
+      await stopping;
+      expect(isAlive(oldPid)).toBe(false);
+      const framesAfterRestart = frames;
+      await waitFor('frames from the new arecord', () => frames > framesAfterRestart);
+      const { stdout } = await execFileAsync('ps', ['--ppid', String(process.pid), '-o', 'comm=']);
+      expect(stdout.split('\n').filter((name) => name === 'arecord')).toHaveLength(1);
+      expect(source.status().state).toBe('running');
+    } finally {
+      await source.stop();
+    }
+  });
+
   // Raising priority needs root or CAP_SYS_NICE, as the appliance's service has.
   it.skipIf(process.getuid?.() !== 0)('runs arecord at the requested niceness', async () => {
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env, niceness: -5 }));
