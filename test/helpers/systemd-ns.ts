@@ -166,8 +166,11 @@ export class SystemdNamespace {
   private unshareExited: Promise<void> = Promise.resolve();
   private stderrTail = '';
 
-  /** Boot time of the last boot, ms (from spawn to `is-system-running` settled). */
+  /** Boot time, ms (from spawn to `is-system-running` settled). */
   bootMs = 0;
+  /** Shutdown time, ms, and whether systemd halted by itself (false: it needed SIGKILL). */
+  shutdownMs = 0;
+  haltedCleanly = false;
 
   private constructor(
     private readonly workDir: string,
@@ -370,16 +373,15 @@ exec chroot "$R" /usr/bin/env -i container=other TERM=dumb /lib/systemd/systemd 
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    const started = Date.now();
     const child = this.unshareProcess;
     if (child && child.exitCode === null && child.signalCode === null) {
       if (this.pid1Host !== null) {
-        try {
-          process.kill(this.pid1Host, 'SIGRTMIN+3');
-        } catch {
-          // already gone
-        }
+        // Node's process.kill() knows no real-time signal names; kill(1) does.
+        await run('kill', ['-s', 'RTMIN+3', String(this.pid1Host)]);
       }
       const exited = await Promise.race([this.unshareExited.then(() => true), sleep(15_000).then(() => false)]);
+      this.haltedCleanly = exited;
       if (!exited) {
         if (this.pid1Host !== null) safeKill(this.pid1Host, 'SIGKILL');
         safeKill(child.pid, 'SIGKILL');
@@ -387,6 +389,7 @@ exec chroot "$R" /usr/bin/env -i container=other TERM=dumb /lib/systemd/systemd 
       }
     }
     await rm(this.workDir, { recursive: true, force: true });
+    this.shutdownMs = Date.now() - started;
   }
 }
 

@@ -102,6 +102,7 @@ RestartSec=200ms
 
   afterAll(async () => {
     await ns?.shutdown();
+    if (ns) console.log(`systemd shut down in ${ns.shutdownMs} ms (${ns.haltedCleanly ? 'halted by itself' : 'needed SIGKILL'})`);
   }, 30_000);
 
   it('becomes active only after READY=1 and shows its STATUS=', async () => {

@@ -35,6 +35,7 @@ describe.skipIf(unavailable !== null)('scout.service under a real systemd', () =
 
   afterAll(async () => {
     await ns?.shutdown();
+    if (ns) console.log(`systemd shut down in ${ns.shutdownMs} ms (${ns.haltedCleanly ? 'halted by itself' : 'needed SIGKILL'})`);
   }, 30_000);
 
   const events = async (): Promise<string[]> =>
@@ -53,7 +54,7 @@ describe.skipIf(unavailable !== null)('scout.service under a real systemd', () =
     const after = await ns.waitFor(unit, ['ActiveState', 'SubState', 'StatusText', 'MainPID'], (s) => s.ActiveState === 'active', 10_000);
     expect(after.SubState).toBe('running');
     expect(after.StatusText).toMatch(/^(warming up|serving since)/);
-    const status = await ns.waitFor(unit, ['StatusText'], (s) => s.StatusText.startsWith('serving since'), 5000);
+    const status = await ns.waitFor(unit, ['StatusText'], (s) => (s.StatusText ?? '').startsWith('serving since'), 5000);
     expect(status.StatusText).toMatch(/^serving since \d{4}-/);
     const text = (await ns.systemctl(['status', unit], { allowFailure: true })).stdout;
     expect(text).toContain('active (running)');
@@ -72,7 +73,7 @@ describe.skipIf(unavailable !== null)('scout.service under a real systemd', () =
     expect(hostPid).not.toBeNull();
     const stoppedAt = Date.now();
     process.kill(hostPid!, 'SIGSTOP');
-    const state = await ns.waitFor(unit, ['NRestarts', 'ActiveState', 'MainPID'], (s) => s.NRestarts === '1' && s.ActiveState === 'active', 20_000);
+    await ns.waitFor(unit, ['NRestarts', 'ActiveState', 'MainPID'], (s) => s.NRestarts === '1' && s.ActiveState === 'active', 20_000);
     const tookMs = Date.now() - stoppedAt;
     console.log(`watchdog restart after ${tookMs} ms (WatchdogSec=${watchdogSec})`);
     expect(tookMs).toBeGreaterThanOrEqual(watchdogSec * 1000 - 1000);
