@@ -314,7 +314,13 @@ export class WhisperEngine {
     const signal = request.signal;
     const record = (outcome: EngineRequestRecord['outcome'], processingMs: number): void => {
       const entry = { audioMs: wavDurationMs(wav), audioCtx, beamSize, processingMs, outcome };
-      for (const listener of this.requestListeners) listener(entry);
+      for (const listener of this.requestListeners) {
+        try {
+          listener(entry);
+        } catch (error) {
+          this.options.logger.warn({ error: describe(error) }, 'engine request listener threw');
+        }
+      }
     };
 
     return this.exclusive(signal, async () => {
