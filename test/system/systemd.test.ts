@@ -66,6 +66,31 @@ describe.skipIf(unavailable !== null)('scout.service under a real systemd', () =
     const passwd = await readFile(join(ns.hostViewOfRoot, 'etc/passwd'), 'utf8');
     expect(passwd).toContain(`scout:x:${uid}:`);
     expect(/^NoNewPrivs:\s+1/m.test(procStatus)).toBe(true);
+    expect(/^CapEff:\s+0+$/m.test(procStatus)).toBe(true);
+    expect(/^Seccomp:\s+2$/m.test(procStatus)).toBe(true);
+  });
+
+  it('sandboxes the service but leaves its data dir and the LED sysfs writable', async () => {
+    const hostPid = await ns.hostMainPid(unit);
+    // mount point -> options, as the service sees its own mount namespace
+    const mounts = new Map(
+      (await readFile(`/proc/${hostPid}/mountinfo`, 'utf8'))
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter((f) => f.length > 5)
+        .map((f) => [f[4] ?? '', (f[5] ?? '').split(',')[0] ?? ''] as const),
+    );
+    expect(mounts.get('/')).toBe('ro'); // ProtectSystem=strict
+    expect(mounts.get('/sys')).toBe('ro'); // ProtectKernelTunables=yes
+    expect(mounts.get('/var/lib/scout')).toBe('rw'); // StateDirectory=
+    expect(mounts.get('/tmp')).toBe('rw'); // PrivateTmp=
+    expect(mounts.get('/sys/devices/platform')).toBe('rw'); // ReadWritePaths= for gpio-led brightness/trigger
+    const groups = /^Groups:\s+(.*)$/m.exec(await readFile(`/proc/${hostPid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+    const groupFile = await readFile(join(ns.hostViewOfRoot, 'etc/group'), 'utf8');
+    for (const name of ['audio', 'input', 'gpio']) {
+      const gid = Number(new RegExp(`^${name}:x:(\\d+):`, 'm').exec(groupFile)?.[1]);
+      expect(groups, name).toContain(gid);
+    }
   });
 
   it('is killed by the watchdog and restarted when it stops pinging (SIGSTOP)', async () => {
