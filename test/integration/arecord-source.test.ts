@@ -216,7 +216,8 @@ describe('ArecordSource on the ALSA file plugin', () => {
   });
 });
 
-describe('ArecordSource on a real-time PulseAudio mic', () => {
+// Concurrent: these tests mostly wait for the pulse plugin's ~1 s start-up, and use little CPU.
+describe.concurrent('ArecordSource on a real-time PulseAudio mic', () => {
   let pulse: PulseFakeMic;
   beforeAll(async () => {
     pulse = await startPulseFakeMic(STEREO_48K);
@@ -283,9 +284,9 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
 
   it('a run that lasted a while resets the backoff', async () => {
     const { logger, lines } = memoryLogger();
-    // Each run records 0.1 s but lives about a second (the pulse plugin's start-up): "healthy".
+    // Each run records 0.5 s in real time, so it lives longer than healthyAfterMs: each ends "healthy".
     const source = new ArecordSource(
-      options({ device: pulse.device, env: pulse.env, durationLimitSeconds: 0.1, logger, restart: { initialMs: 50, maxMs: 800, healthyAfterMs: 300, random: () => 0 } }),
+      options({ device: pulse.device, env: pulse.env, durationLimitSeconds: 0.5, logger, restart: { initialMs: 50, maxMs: 800, healthyAfterMs: 400, random: () => 0 } }),
     );
     const delays = (): unknown[] => lines.filter((line) => line.msg === 'arecord ended; restarting').map((line) => line.delayMs);
     try {
@@ -333,30 +334,6 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
     }
   });
 
-  it('start() right after stop() waits for the old arecord: never two captures at once', async () => {
-    const source = new ArecordSource(options({ device: pulse.device, env: pulse.env }));
-    let frames = 0;
-    source.onFrames(() => {
-      frames += 1;
-    });
-    try {
-      await source.start();
-      await waitFor('first frames', () => frames > 0);
-      const oldPid = source.childPid ?? 0;
-      const stopping = source.stop();
-      await source.start();
-      await stopping;
-      expect(isAlive(oldPid)).toBe(false);
-      const framesAfterRestart = frames;
-      await waitFor('frames from the new arecord', () => frames > framesAfterRestart);
-      const { stdout } = await execFileAsync('ps', ['--ppid', String(process.pid), '-o', 'comm=']);
-      expect(stdout.split('\n').filter((name) => name === 'arecord')).toHaveLength(1);
-      expect(source.status().state).toBe('running');
-    } finally {
-      await source.stop();
-    }
-  });
-
   // Raising priority needs root or CAP_SYS_NICE, as the appliance's service has.
   it.skipIf(process.getuid?.() !== 0)('runs arecord at the requested niceness', async () => {
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env, niceness: -5 }));
@@ -377,7 +354,34 @@ describe('ArecordSource on a real-time PulseAudio mic', () => {
   );
 });
 
-describe('ArecordSource when the mic goes away while capturing', () => {
+// Not concurrent with other tests: it counts this process's arecord children.
+describe('ArecordSource lifecycle and device loss, each with its own PulseAudio', () => {
+  it('start() right after stop() waits for the old arecord: never two captures at once', async () => {
+    const pulse = await startPulseFakeMic(STEREO_48K);
+    const source = new ArecordSource(options({ device: pulse.device, env: pulse.env }));
+    let frames = 0;
+    source.onFrames(() => {
+      frames += 1;
+    });
+    try {
+      await source.start();
+      await waitFor('first frames', () => frames > 0);
+      const oldPid = source.childPid ?? 0;
+      const stopping = source.stop();
+      await source.start();
+      await stopping;
+      expect(isAlive(oldPid)).toBe(false);
+      const framesAfterRestart = frames;
+      await waitFor('frames from the new arecord', () => frames > framesAfterRestart);
+      const { stdout } = await execFileAsync('ps', ['--ppid', String(process.pid), '-o', 'comm=']);
+      expect(stdout.split('\n').filter((name) => name === 'arecord')).toHaveLength(1);
+      expect(source.status().state).toBe('running');
+    } finally {
+      await source.stop();
+      await pulse.stop();
+    }
+  });
+
   it('restarts with backoff while it is gone and resumes when it is back', async () => {
     const pulse = await startPulseFakeMic(STEREO_48K);
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env, restart: { initialMs: 50, maxMs: 400 } }));
