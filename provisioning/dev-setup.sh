@@ -35,7 +35,7 @@ fi
 
 if [ -x scripts/build-whisper.sh ] || [ -f scripts/build-whisper.sh ]; then
   say "building whisper.cpp (cached; rebuilt only when the source or flags change)"
-  bash scripts/build-whisper.sh
+  bash scripts/build-whisper.sh --quiet
 fi
 
 say "compiling TypeScript"
