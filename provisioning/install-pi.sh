@@ -21,7 +21,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 say "packages"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  alsa-utils sox espeak-ng util-linux cmake g++ make python3 ca-certificates rsync
+  alsa-utils sox espeak-ng util-linux cmake g++ make python3 openssl ca-certificates rsync
 
 say "copying the project to $PREFIX"
 mkdir -p "$PREFIX"
