@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArecordSource, parseArecordStderrLine, type ArecordSourceOptions } from '../../src/hardware/alsa.js';
+import { ArecordSource, RateLimitedLines, parseArecordStderrLine, type ArecordSourceOptions } from '../../src/hardware/alsa.js';
 import type { AudioSourceEvent, PcmFormat } from '../../src/hardware/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { describeAudioSourceContract, waitFor } from '../contract/audio-source.contract.js';
@@ -74,6 +74,19 @@ describe('arecord stderr parsing', () => {
     expect(parseArecordStderrLine('arecord: main:831: audio open error: No such file or directory').kind).toBe('other');
     expect(parseArecordStderrLine('ALSA lib pcm_file.c:935:(snd_pcm_file_open) open /x for reading failed').kind).toBe('other');
     expect(parseArecordStderrLine('Recording raw data \'stdin\' : Signed 16 bit Little Endian, Rate 48000 Hz, Stereo').kind).toBe('other');
+  });
+
+  it('logs a repeated stderr line once, then a summary with the count at most every 30 s', () => {
+    const { logger, lines } = memoryLogger();
+    let nowMs = 0;
+    const limiter = new RateLimitedLines(logger, 30_000, () => nowMs);
+    for (; nowMs < 30_000; nowMs += 100) limiter.log(`overrun!!! (at least ${nowMs % 7}.5 ms long)`);
+    limiter.log('arecord: pcm_read:2221: read error: Input/output error');
+    expect(lines.map((line) => line.stderr)).toEqual(['overrun!!! (at least 0.5 ms long)', 'arecord: pcm_read:2221: read error: Input/output error']);
+    limiter.log('overrun!!! (at least 3.5 ms long)');
+    expect(lines).toHaveLength(3);
+    // 299 suppressed in the first window plus this one.
+    expect(lines[2]).toMatchObject({ msg: 'arecord stderr (repeated)', repeated: 300 });
   });
 
   it('passes -q, the format, period and buffer in microseconds, and the duration bound', () => {
