@@ -1,6 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { DgramSocket } from 'node-unix-socket';
 import { pino, type Logger } from 'pino';
@@ -100,6 +101,25 @@ describe('SdNotify against a real unix datagram socket', () => {
     await settle();
     expect(received).toEqual([]);
   });
+
+  it('leaves no open handle behind: a process that notified still exits by itself', async () => {
+    const script = join(dir, 'notify-and-end.mts');
+    await writeFile(
+      script,
+      `import { SdNotify } from ${JSON.stringify(resolve(import.meta.dirname, '../../src/ops/sd-notify.ts'))};
+import { silentLogger } from ${JSON.stringify(resolve(import.meta.dirname, '../../src/log.ts'))};
+const notify = new SdNotify({ env: process.env, logger: silentLogger() });
+await notify.ready();
+await notify.status('done');
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, NOTIFY_SOCKET: socketPath }, stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    expect(received).toEqual(['READY=1', 'STATUS=done']);
+  }, 15_000);
 
   it('pings at half of WATCHDOG_USEC, only for the pid named in WATCHDOG_PID', () => {
     const logger = captureLogger().logger;
