@@ -159,6 +159,7 @@ export class Transcriber {
   private readonly log: Logger;
   private readonly busyListeners: ((busy: boolean) => void)[] = [];
   private started = false;
+  private wired = false;
   private busy = false;
   private lastQueueSize = -1;
 
@@ -185,9 +186,12 @@ export class Transcriber {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.breaker.onStateChange((state) => {
-      if (state !== 'open') this.runner.wake();
-    });
+    if (!this.wired) {
+      this.wired = true;
+      this.breaker.onStateChange((state) => {
+        if (state !== 'open') this.runner.wake();
+      });
+    }
     await this.breaker.start();
     if (this.deps.resumeAtStart !== false) await this.resume();
     await this.runner.start();
@@ -242,8 +246,7 @@ export class Transcriber {
         // After the pending window inserts (setImmediate runs in order).
         setImmediate(() => {
           this.enqueueWindow(recordingId, tail, true);
-          const recording = this.recordings.get(recordingId);
-          if (recording?.status === 'recorded') this.recordings.setStatus(recordingId, 'transcribing');
+          this.whenRecorded(recordingId, 0);
         });
       },
       cancel: () => {
@@ -254,6 +257,26 @@ export class Transcriber {
         });
       },
     };
+  }
+
+  /**
+   * The tail is queued; once the recording row says `recorded` (the caller should have stored it
+   * before `end()`, but may do it just after), mark it `transcribing`, or complete it if its
+   * windows are all done already. Gives up after ~30 s: a restart completes it then (resume).
+   */
+  private whenRecorded(recordingId: string, tries: number): void {
+    if (!this.started) return;
+    const recording = this.recordings.get(recordingId);
+    if (!recording) return;
+    if (recording.status === 'recording') {
+      if (tries < 120) setTimeout(() => this.whenRecorded(recordingId, tries + 1), 250).unref();
+      return;
+    }
+    if (recording.status === 'recorded') {
+      const jobs = this.jobs.forRecording(recordingId);
+      if (jobs.some((job) => job.state === 'queued' || job.state === 'running')) this.recordings.setStatus(recordingId, 'transcribing');
+      else this.maybeComplete(recordingId);
+    }
   }
 
   /**

@@ -3,6 +3,7 @@
  * real WavWriter for the live path), real timers; only the whisper engine is a stand-in.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -312,6 +313,26 @@ describe('Transcriber queue', () => {
     const id = newRecordingId();
     recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
     await expect(t.enqueueRecording(id)).rejects.toBeInstanceOf(RecordingInProgressError);
+  });
+
+  it('live short clip: one job for the whole clip, even when end() comes before the row is marked recorded', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    const pcm = speechLike([2000, 400]);
+    const id = newRecordingId();
+    await writeFile(join(dir, `${id}.wav`), wavFromPcm16(pcm));
+    recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
+    const live = t.beginRecording(id);
+    live.feed(pcm);
+    live.end(pcm.length);
+    await waitFor(() => engine.calls.length === 1);
+    await sleep(100);
+    // Still `recording`: the transcript waits for the row.
+    expect(recordings.get(id)?.status).toBe('recording');
+    recordings.finish(id, { endedAtMs: Date.now(), durationMs: 2400, bytes: pcm.length * 2 });
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls[0]).toMatchObject({ samples: pcm.length, audioCtx: audioCtxFor(2400) });
+    expect(t.transcript(id)?.windows).toBe(1);
   });
 
   it('live: windows are transcribed while recording; at the end only the tail is sent', async () => {

@@ -1,5 +1,12 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { parseWavHeader } from '../../src/audio/wav.js';
 import { WindowCutter, type CutWindow } from '../../src/transcribe/windows.js';
+import { speechWav } from '../helpers/whisper.js';
 
 const RATE_HZ = 16000;
 const ms = (value: number): number => Math.round((value * RATE_HZ) / 1000);
@@ -139,5 +146,41 @@ describe('WindowCutter', () => {
     const cutter = new WindowCutter({ sampleRateHz: RATE_HZ, minSpeechMs: 4000, maxWindowMs: 30_000 }, () => undefined);
     expect(cutter.finish(0)).toEqual({ seq: 0, startSample: 0, endSample: 0, reason: 'end' });
     expect(() => cutter.feed(samples)).toThrow(/after finish/);
+  });
+
+  it('cuts real espeak-ng speech only where it is quiet', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scout-windows-'));
+    try {
+      const lines = [
+        'Good morning. This is the first part of a long dictation about the garden and the shed.',
+        'The second part is about the shopping list: apples, bread, coffee, and a new light bulb.',
+        'In the third part we talk about the appointment with the dentist next Tuesday at nine.',
+        'The fourth part reminds me to water the tomatoes and to call the plumber.',
+      ];
+      const parts: string[] = [];
+      for (const [index, line] of lines.entries()) parts.push(await speechWav(line, join(dir, `part${index}.wav`), 0.6));
+      await promisify(execFile)('sox', [...parts, join(dir, 'all.wav')]);
+      const file = await readFile(join(dir, 'all.wav'));
+      const header = parseWavHeader(file);
+      const data = file.subarray(header.dataOffset, header.dataOffset + header.declaredDataBytes);
+      const samples = new Int16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+      const windows = cut(samples, 1600);
+      expectContiguous(windows, samples.length);
+      expect(windows.length).toBeGreaterThanOrEqual(2);
+      const rmsAround = (at: number, halfMs: number): number => {
+        let sumSq = 0;
+        const from = Math.max(0, at - ms(halfMs));
+        const to = Math.min(samples.length, at + ms(halfMs));
+        for (let i = from; i < to; i++) sumSq += (samples[i] ?? 0) ** 2;
+        return Math.sqrt(sumSq / Math.max(1, to - from));
+      };
+      for (const window of windows.slice(0, -1)) {
+        expect(window.reason).toBe('pause');
+        // 100 ms either side of the cut is (near) silent: no word was split.
+        expect(rmsAround(window.endSample, 100)).toBeLessThan(30);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
