@@ -117,6 +117,20 @@ RestartSec=200ms
     expect(health.status).not.toBe('unhealthy');
   });
 
+  it.skipIf(!existsSync('/usr/bin/promtool'))('serves /metrics that pass promtool check metrics (a live scrape)', async () => {
+    const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const body = await response.text();
+    expect(body).toContain('scout_audio_buffer_overruns_total');
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = execFile('/usr/bin/promtool', ['check', 'metrics'], (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: stdout + stderr });
+      });
+      child.stdin?.end(body);
+    });
+    expect(result.output).toBe('');
+    expect(result.code).toBe(0);
+  });
+
   it('keeps a recording across a watchdog kill (SIGSTOP) and a kill -9', async () => {
     await press();
     await new Promise((r) => setTimeout(r, 1500));
