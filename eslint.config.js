@@ -2,14 +2,15 @@
 // forgotten promises (a floating promise is an unhandled rejection waiting to happen).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'data/**', 'src/http/web/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/helpers/fixtures/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -26,7 +27,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    // Plain-JS fixtures and config files: linted, but without type information.
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { ...globals.node } },
+  },
+  {
+    // The page runs in the browser.
+    files: ['src/http/web/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
   },
 );
