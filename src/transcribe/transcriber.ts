@@ -391,6 +391,8 @@ export class Transcriber {
   }
 
   private settled(job: Job, state: 'done' | 'failed', error: string | null): void {
+    // Re-queued (enqueueRecording) while this job ran: its row is gone and its outcome moot.
+    if (!this.jobs.get(job.id)) return;
     if (state === 'failed') {
       this.deps.hooks?.onError?.('job_failed');
       const recording = this.recordings.get(job.recordingId);
@@ -492,6 +494,9 @@ export class Transcriber {
       const hasFinal = jobs.some((job) => job.final);
       try {
         if (hasFinal) {
+          if (recording.status === 'recorded' && jobs.some((job) => job.state === 'queued' || job.state === 'running')) {
+            this.recordings.setStatus(recording.id, 'transcribing');
+          }
           this.maybeComplete(recording.id);
         } else if (recording.status === 'transcribing' || jobs.length > 0 || !this.transcripts.get(recording.id)) {
           // Never queued, or cut off mid-recording (windows but no tail): start it over from the file.

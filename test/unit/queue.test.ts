@@ -25,7 +25,7 @@ import { RecordingInProgressError, Transcriber, UnknownRecordingError, type Tran
 import { sleep } from '../../src/util/sleep.js';
 
 const RATE_HZ = 16000;
-type Step = 'ok' | 'unavailable' | 'hang' | 'bad' | 'server500';
+type Step = 'ok' | 'unavailable' | 'hang' | 'bad' | 'server500' | 'failWhenReleased';
 
 interface Call {
   readonly samples: number;
@@ -38,6 +38,7 @@ interface Call {
 class ScriptedEngine implements TranscriptionEngine {
   readonly calls: Call[] = [];
   aborted = 0;
+  release: (() => void) | null = null;
   script: Step[] = [];
   fallback: Step = 'ok';
 
@@ -61,6 +62,9 @@ class ScriptedEngine implements TranscriptionEngine {
         throw new EngineRequestError('whisper-server answered HTTP 500', 500);
       case 'bad':
         throw new EngineRequestError('whisper-server answered HTTP 400: bad wav', 400);
+      case 'failWhenReleased':
+        await new Promise<void>((resolve) => (this.release = resolve));
+        throw new EngineUnavailableError('engine died late');
       case 'hang':
         return new Promise((_, reject) => {
           const signal = request.signal;
@@ -224,6 +228,20 @@ describe('Transcriber queue', () => {
     await waitFor(() => recordings.get(id)?.status === 'transcribed');
     expect(recordings.get(id)?.error).toBeNull();
     expect(t.transcript(id)?.text).toBe('words 4');
+  });
+
+  it('a re-queue while a job is failing its last attempt is not undone by that failure', async () => {
+    const t = makeTranscriber({ maxAttempts: 1 });
+    engine.script = ['failWhenReleased'];
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => engine.release !== null);
+    await t.enqueueRecording(id);
+    engine.release?.();
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls).toHaveLength(2);
+    expect(recordings.get(id)?.error).toBeNull();
   });
 
   it('a bad-audio answer (4xx) fails the job at once without touching the breaker', async () => {
