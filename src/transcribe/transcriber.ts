@@ -16,6 +16,7 @@ import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from '../log.js';
+import type { HealthCheckResult } from '../ops/health.js';
 import { parseWavHeader } from '../audio/wav.js';
 import { JobsRepo, type Job, type WindowResult } from '../store/jobs.js';
 import { RecordingsRepo, type Recording } from '../store/recordings.js';
@@ -221,6 +222,23 @@ export class Transcriber {
       breakerFailures: this.breaker.failures,
       running: this.runner.running(),
       busy: pending.count > 0,
+    };
+  }
+
+  /**
+   * For the health registry (`registry.register('transcriber', async () => transcriber.health())`):
+   * degraded while the breaker is not closed (jobs wait, nothing is lost), healthy otherwise.
+   */
+  health(): HealthCheckResult {
+    const status = this.status();
+    const details = { queueSize: status.queueSize, oldestJobAgeMs: status.oldestJobAgeMs, breaker: status.breaker };
+    if (status.breaker === 'closed') {
+      return { status: 'healthy', message: `transcriber running; ${status.queueSize} job(s) pending`, details };
+    }
+    return {
+      status: 'degraded',
+      message: `engine breaker ${status.breaker} after repeated engine failures; ${status.queueSize} job(s) wait in the queue`,
+      details,
     };
   }
 

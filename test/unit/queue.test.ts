@@ -268,6 +268,7 @@ describe('Transcriber queue', () => {
     await sleep(150);
     expect(engine.calls).toHaveLength(2);
     expect(t.status()).toMatchObject({ queueSize: 3, breaker: 'open', busy: true });
+    expect(t.health()).toMatchObject({ status: 'degraded', details: { queueSize: 3, breaker: 'open' } });
     // Half-open probes keep failing: it opens again, and no job is failed by them.
     await waitFor(() => engine.calls.length >= 4, 3000);
     expect(ids.map((id) => recordings.get(id)?.status)).toEqual(['transcribing', 'transcribing', 'transcribing']);
@@ -276,6 +277,7 @@ describe('Transcriber queue', () => {
     engine.fallback = 'ok';
     await waitFor(() => ids.every((id) => recordings.get(id)?.status === 'transcribed'), 3000);
     expect(t.status()).toMatchObject({ queueSize: 0, breaker: 'closed', busy: false, running: null });
+    expect(t.health().status).toBe('healthy');
   });
 
   it('a hanging engine call is aborted at the breaker timeout and retried', async () => {
