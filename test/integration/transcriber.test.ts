@@ -4,7 +4,7 @@
  * killed), espeak-ng speech written as recordings, real SQLite and the real WAV writer.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,7 +92,7 @@ const config: TranscriberConfig = {
   beamSize: 1,
 };
 
-async function startPipeline(modelPath: string): Promise<Transcriber> {
+async function startPipeline(modelPath: string, overrides: Partial<TranscriberConfig> = {}, readyTimeoutMs = 15_000): Promise<Transcriber> {
   engine = new WhisperEngine({
     serverPath,
     modelPath,
@@ -100,13 +100,14 @@ async function startPipeline(modelPath: string): Promise<Transcriber> {
     threads: 1,
     flashAttention: true,
     restart: { initialMs: 50, maxMs: 500 },
-    readyTimeoutMs: 15_000,
+    readyTimeoutMs,
     requestTimeoutMs: 60_000,
     logger: silentLogger(),
   });
   engine.onRequest((record) => requests.push(record));
-  await engine.start();
-  transcriber = new Transcriber({ db, recordingsDir: dir, engine, config, logger: silentLogger() });
+  // A missing model makes start() reject while supervision keeps retrying: that case is tested.
+  await engine.start().catch(() => undefined);
+  transcriber = new Transcriber({ db, recordingsDir: dir, engine, config: { ...config, ...overrides }, logger: silentLogger() });
   await transcriber.start();
   return transcriber;
 }
@@ -212,4 +213,22 @@ describe('Transcriber on the real engine', () => {
     // Segments of later windows carry absolute times.
     expect(Math.max(...(transcript?.segments ?? []).map((s) => s.startMs))).toBeGreaterThan(10_000);
   }, 180_000);
+
+  it('no model yet: the breaker opens, recordings wait in the queue, the service says degraded; once the model is there the queue drains', async () => {
+    const modelPath = join(dir, `late-model-${newRecordingId()}.bin`);
+    const t = await startPipeline(modelPath, { breaker: { failureThreshold: 2, resetTimeoutMs: 500, timeoutMs: 60_000 } }, 1000);
+    const ids = [await addRecording(speech), await addRecording(speech)];
+    for (const id of ids) await t.enqueueRecording(id);
+    await until(() => t.status().breaker === 'open');
+    expect(t.health().status).toBe('degraded');
+    expect(t.status().queueSize).toBe(2);
+    expect(ids.map((id) => recordings.get(id)?.status)).toEqual(['transcribing', 'transcribing']);
+
+    await copyFile(mini.path, modelPath);
+    await until(() => ids.every((id) => recordings.get(id)?.status === 'transcribed'), 60_000);
+    expect(ids.map((id) => t.transcript(id)?.text)).toEqual([mini.expectedText.trim(), mini.expectedText.trim()]);
+    expect(t.status()).toMatchObject({ breaker: 'closed', queueSize: 0 });
+    // Only the failures that opened the breaker counted as attempts; failed probes did not.
+    for (const id of ids) expect(t.jobs.forRecording(id)[0]?.attempts).toBeLessThanOrEqual(1);
+  }, 120_000);
 });
