@@ -404,7 +404,9 @@ export class Transcriber {
       if (probe) return { kind: 'defer', delayMs: 0, reason: `probe failed: ${describe(error)}` };
       return { kind: 'retry', error: describe(error) };
     }
-    const windowResult: WindowResult = { segments: result.segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads };
+    // Text without segments (not seen from whisper-server, but cheap to keep): one segment for the window.
+    const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
+    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads };
     return { kind: 'done', result: windowResult };
   }
 
