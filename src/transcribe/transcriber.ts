@@ -73,6 +73,12 @@ export interface TranscriberDeps {
   /** Whether the appliance runs degraded (reduced model/settings): stored with each transcript. */
   readonly degraded?: () => boolean;
   readonly nowMs?: () => number;
+  /**
+   * True while transcription must wait (e.g. DegradePolicy's `decision.defer` under severe
+   * pressure): no job is taken, nothing is dropped. Looked at before every job and at least every
+   * 5 s; call `wake()` when it turns false to resume at once.
+   */
+  readonly paused?: () => boolean;
   /** Re-queue, at start, recordings left `recorded`/`transcribing` without complete jobs. Default true. */
   readonly resumeAtStart?: boolean;
 }
@@ -102,6 +108,7 @@ export interface TranscriberStatus {
   readonly breakerFailures: number;
   readonly running: RunningJob | null;
   readonly busy: boolean;
+  readonly paused: boolean;
 }
 
 export class UnknownRecordingError extends Error {
@@ -176,7 +183,7 @@ export class Transcriber {
       handler: (job, signal) => this.handle(job, signal),
       maxAttempts: deps.config.maxAttempts,
       retry: deps.config.retry,
-      canRun: () => this.breaker.allowsCalls(),
+      canRun: () => this.breaker.allowsCalls() && this.deps.paused?.() !== true,
       onSettled: (job, state, error) => this.settled(job, state, error),
       onChange: () => this.changed(),
       logger: this.log,
@@ -207,6 +214,11 @@ export class Transcriber {
     await this.breaker.stop();
   }
 
+  /** Look at the queue now (after `paused()` turned false). */
+  wake(): void {
+    this.runner.wake();
+  }
+
   /** LED/state: true while jobs are pending. */
   onBusyChange(listener: (busy: boolean) => void): void {
     this.busyListeners.push(listener);
@@ -222,6 +234,7 @@ export class Transcriber {
       breakerFailures: this.breaker.failures,
       running: this.runner.running(),
       busy: pending.count > 0,
+      paused: this.deps.paused?.() === true,
     };
   }
 

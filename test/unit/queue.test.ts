@@ -113,8 +113,9 @@ const baseConfig: TranscriberConfig = {
   beamSize: 1,
 };
 
-function makeTranscriber(config: Partial<TranscriberConfig> = {}): Transcriber {
+function makeTranscriber(config: Partial<TranscriberConfig> = {}, paused?: () => boolean): Transcriber {
   transcriber = new Transcriber({
+    ...(paused ? { paused } : {}),
     db,
     recordingsDir: dir,
     engine,
@@ -242,6 +243,20 @@ describe('Transcriber queue', () => {
     await waitFor(() => recordings.get(id)?.status === 'transcribed');
     expect(engine.calls).toHaveLength(2);
     expect(recordings.get(id)?.error).toBeNull();
+  });
+
+  it('while paused (severe resource pressure) jobs wait in the queue; wake() resumes them', async () => {
+    let paused = true;
+    const t = makeTranscriber({}, () => paused);
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await sleep(200);
+    expect(engine.calls).toHaveLength(0);
+    expect(t.status()).toMatchObject({ queueSize: 1, paused: true });
+    paused = false;
+    t.wake();
+    await waitFor(() => recordings.get(id)?.status === 'transcribed', 1000);
   });
 
   it('a bad-audio answer (4xx) fails the job at once without touching the breaker', async () => {
