@@ -45,7 +45,7 @@ describe('openDatabase', () => {
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
       .pluck()
       .all();
-    expect(tables).toEqual(['health_heartbeat', 'recordings']);
+    expect(tables).toEqual(['health_heartbeat', 'jobs', 'recordings', 'sqlite_sequence', 'transcripts']);
   });
 
   it('re-opens an existing database without re-running migrations and keeps its rows', () => {
