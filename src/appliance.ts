@@ -2,6 +2,7 @@ import type { ButtonEdge, Led, LedPattern } from './hardware/types.js';
 import type { Logger } from './log.js';
 import type { Recorder, TakeResult } from './audio/recorder.js';
 import type { RecordingsRepo } from './store/recordings.js';
+import type { LiveTranscription } from './transcribe/transcriber.js';
 
 /**
  * The appliance's state machine and the only place that knows the order of the steps:
@@ -38,6 +39,8 @@ export interface ApplianceOptions {
   readonly recorder: Recorder;
   readonly recordings: RecordingsRepo;
   readonly leds: { readonly status: Led; readonly record: Led };
+  /** Live transcription: windows are cut and sent while the take is recorded. Absent = recordings only. */
+  readonly transcription?: { beginRecording(id: string): LiveTranscription } | null;
   readonly newId: () => string;
   /** Free bytes where recordings go; checked before each recording. */
   readonly freeBytes: () => Promise<number>;
@@ -45,15 +48,18 @@ export interface ApplianceOptions {
   readonly now?: () => number;
 }
 
-export interface RecordingSaved {
+/** How a take ended: kept, thrown away by the user, or lost to an error. */
+export interface RecordingOutcome {
   readonly id: string;
-  readonly durationMs: number;
+  readonly outcome: 'completed' | 'discarded' | 'failed';
+  /** Audio kept, for completed takes. */
+  readonly durationMs: number | null;
 }
 
 /**
  * What the LEDs say (hardware/README.md has the table). The red LED is steady only while audio is
  * being kept, so a glance answers "is it recording?"; the green one tells the rest, with
- * precedence error > degraded > busy > idle.
+ * precedence fatal > error > degraded > busy > idle.
  */
 export const LED_PATTERNS = {
   off: { mode: 'off' },
@@ -64,21 +70,28 @@ export const LED_PATTERNS = {
   busy: { mode: 'blink', onMs: 500, offMs: 500 },
   /** Status, works but health says degraded (hot, throttled, engine queueing, disk low). */
   degraded: { mode: 'blink', onMs: 100, offMs: 1900 },
-  /** Record LED, cannot record (no microphone, disk full, storage failing); also the cancel flash. */
+  /**
+   * Status: a part is broken but recording works (no usable model).
+   * Record: cannot record (no microphone, disk full, storage failing); also the cancel flash.
+   */
   error: { mode: 'blink', onMs: 100, offMs: 100 },
   /** Record LED, the last seconds before the maximum length. */
   ending: { mode: 'blink', onMs: 250, offMs: 250 },
 } as const satisfies Record<string, LedPattern>;
 
-/** 'error': the box cannot record; 'degraded': it records, but something needs attention. */
-export type FaultSeverity = 'error' | 'degraded';
+/**
+ * 'fatal': the box cannot record (mic gone, disk full, storage failing);
+ * 'error': it records, but a part is broken (no usable model: nothing gets transcribed);
+ * 'degraded': it works, with reduced quality or delays (hot, throttled, engine queueing).
+ */
+export type FaultSeverity = 'fatal' | 'error' | 'degraded';
 
 const CANCEL_FLASH_MS = 600;
 const ENDING_WARNING_MS = 10_000;
 
 export class Appliance {
   private phase: Phase = 'starting';
-  private current: { id: string; startedAtMs: number } | null = null;
+  private current: { id: string; startedAtMs: number; live: LiveTranscription | null } | null = null;
   private savesInFlight = 0;
   private readonly faults = new Map<string, { message: string; severity: FaultSeverity }>();
   private readonly busyReasons = new Set<string>();
@@ -94,7 +107,7 @@ export class Appliance {
   private cancelTimer: NodeJS.Timeout | null = null;
   private maxDurationTimer: NodeJS.Timeout | null = null;
   private lastEvent: string | null = null;
-  private readonly savedListeners: ((saved: RecordingSaved) => void)[] = [];
+  private readonly outcomeListeners: ((outcome: RecordingOutcome) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
   private readonly now: () => number;
 
@@ -155,7 +168,7 @@ export class Appliance {
   }
 
   /** Raises (or with `null` clears) a named fault; the LEDs and the state follow. */
-  setFault(key: string, message: string | null, severity: FaultSeverity = 'error'): void {
+  setFault(key: string, message: string | null, severity: FaultSeverity = 'fatal'): void {
     const before = this.faults.get(key);
     if (message === null) this.faults.delete(key);
     else this.faults.set(key, { message, severity });
@@ -176,8 +189,8 @@ export class Appliance {
     }
   }
 
-  onSaved(listener: (saved: RecordingSaved) => void): void {
-    this.savedListeners.push(listener);
+  onOutcome(listener: (outcome: RecordingOutcome) => void): void {
+    this.outcomeListeners.push(listener);
   }
 
   onChange(listener: () => void): void {
@@ -256,9 +269,11 @@ export class Appliance {
     this.setFault('disk', null);
     const id = this.options.newId();
     const startedAtMs = pressedAtMs;
-    this.current = { id, startedAtMs };
+    const live = this.options.transcription?.beginRecording(id) ?? null;
+    this.current = { id, startedAtMs, live };
     try {
-      const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition);
+      const tap = live ? (samples: Int16Array, start: number, end: number): void => live.feed(samples, start, end) : null;
+      const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition, tap);
       // The row comes before the file: if we crash after the file exists, start-up repair finds it by its status.
       recordings.create({ id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs });
       await recorder.open();
@@ -278,8 +293,10 @@ export class Appliance {
       this.current = null;
       this.phase = 'idle';
       if (recorder.activeId() === id) await recorder.cancel().catch(() => undefined);
+      live?.cancel();
       logger.error({ err: error, recordingId: id }, 'recording could not start');
       this.safely(() => recordings.markFailed(id, `could not start: ${(error as Error).message}`));
+      this.emitOutcome({ id, outcome: 'failed', durationMs: null });
       this.setFault('storage', `cannot record: ${(error as Error).message}`);
     }
     this.refreshLeds();
@@ -307,15 +324,19 @@ export class Appliance {
         durationMs: take.durationMs,
         bytes: take.bytes,
       });
+      // After the row says 'recorded': only the tail since the last live window is left to send.
+      current.live?.end(take.bytes / 2);
       logger.info(
         { recordingId: current.id, durationMs: take.durationMs, bytes: take.bytes, reason, lostSamples: take.overwrittenSamples },
         'recording saved',
       );
       this.noteEvent(`recording ${current.id} saved (${(take.durationMs / 1000).toFixed(1)} s)`);
-      for (const listener of this.savedListeners) listener({ id: current.id, durationMs: take.durationMs });
+      this.emitOutcome({ id: current.id, outcome: 'completed', durationMs: take.durationMs });
     } catch (error) {
       logger.error({ err: error, recordingId: current.id }, 'recording could not be saved');
+      current.live?.cancel();
       this.safely(() => recordings.markFailed(current.id, `could not save: ${(error as Error).message}`));
+      this.emitOutcome({ id: current.id, outcome: 'failed', durationMs: null });
       this.setFault('storage', `saving failed: ${(error as Error).message}`);
     } finally {
       this.savesInFlight -= 1;
@@ -332,9 +353,11 @@ export class Appliance {
     this.phase = 'idle';
     try {
       await this.options.recorder.cancel();
+      current.live?.cancel();
       this.options.recordings.delete(current.id);
       this.options.logger.info({ recordingId: current.id, reason }, 'recording cancelled and discarded');
       this.noteEvent(`recording ${current.id} cancelled`);
+      this.emitOutcome({ id: current.id, outcome: 'discarded', durationMs: null });
       this.flashCancel();
     } catch (error) {
       this.options.logger.error({ err: error, recordingId: current.id }, 'cancelling the recording failed');
@@ -355,14 +378,15 @@ export class Appliance {
   private refreshLeds(): void {
     const { status, record } = this.options.leds;
     const severities = [...this.faults.values()].map((fault) => fault.severity);
-    const error = severities.includes('error');
+    const fatal = severities.includes('fatal');
     const flashing = this.now() < this.cancelFlashUntilMs;
-    if (this.phase === 'recording' && !error) record.set(this.nearMaxDuration ? LED_PATTERNS.ending : LED_PATTERNS.on);
-    else if (error || flashing) record.set(LED_PATTERNS.error);
+    if (this.phase === 'recording' && !fatal) record.set(this.nearMaxDuration ? LED_PATTERNS.ending : LED_PATTERNS.on);
+    else if (fatal || flashing) record.set(LED_PATTERNS.error);
     else record.set(LED_PATTERNS.off);
 
     if (this.phase === 'starting') status.set(LED_PATTERNS.starting);
-    else if (this.phase === 'stopped' || error) status.set(LED_PATTERNS.off);
+    else if (this.phase === 'stopped' || fatal) status.set(LED_PATTERNS.off);
+    else if (severities.includes('error')) status.set(LED_PATTERNS.error);
     else if (severities.includes('degraded')) status.set(LED_PATTERNS.degraded);
     else if (this.savesInFlight > 0 || this.busyReasons.size > 0) status.set(LED_PATTERNS.busy);
     else status.set(LED_PATTERNS.on);
@@ -376,6 +400,16 @@ export class Appliance {
       this.flashTimer = null;
       this.refreshLeds();
     }, CANCEL_FLASH_MS);
+  }
+
+  private emitOutcome(outcome: RecordingOutcome): void {
+    for (const listener of this.outcomeListeners) {
+      try {
+        listener(outcome);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'outcome listener failed');
+      }
+    }
   }
 
   private noteEvent(text: string): void {

@@ -92,6 +92,42 @@ const OpsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const TranscriptionSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    serverPath: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: "whisper-server binary; null = the project's own build (.cache/whisper/current/bin)",
+    }),
+    modelsDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'null = <dataDir>/models' }),
+    normalModel: Type.String({ minLength: 1, default: 'ggml-tiny.en.bin', description: 'model file of the normal tier (in modelsDir)' }),
+    constrainedModel: Type.String({ minLength: 1, default: 'ggml-tiny.en-q8_0.bin', description: 'smaller/faster model used under pressure' }),
+    modelSha256: Type.Union([Type.String({ pattern: '^[0-9a-f]{64}$' }), Type.Null()], {
+      default: null,
+      description: 'checked at start when set (npm run model:fetch pins the real one)',
+    }),
+    placeholderModel: Type.Boolean({
+      default: true,
+      description: 'in the simulator, with no real model installed, generate a placeholder model (its transcripts are not real)',
+    }),
+    threads: Type.Union([Type.Integer({ minimum: 1, maximum: 16 }), Type.Null()], { default: null, description: 'null = cores - 1 (at least 1)' }),
+    flashAttention: Type.Boolean({ default: true }),
+    beamSize: Type.Integer({ minimum: 1, maximum: 8, default: 1, description: '1 = greedy' }),
+    minSpeechMs: Type.Integer({ minimum: 1000, default: 4000, description: 'a live window closes at a pause once it holds this much speech' }),
+    maxWindowMs: Type.Integer({ minimum: 5000, maximum: 30_000, default: 30_000 }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+    retryInitialMs: Type.Integer({ minimum: 10, default: 1000 }),
+    retryMaxMs: Type.Integer({ minimum: 100, default: 60_000 }),
+    breakerFailures: Type.Integer({ minimum: 1, default: 3, description: 'consecutive engine failures that open the breaker' }),
+    breakerResetMs: Type.Integer({ minimum: 100, default: 30_000, description: 'open breaker: time before a probe' }),
+    requestTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000 }),
+    readyTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
+    niceness: Type.Integer({ minimum: 0, maximum: 19, default: 10, description: 'added to our nice value: capture wins the CPU' }),
+    adaptive: Type.Boolean({ default: true, description: 'degrade model tier/threads/deferral under thermal or CPU pressure' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
@@ -115,6 +151,7 @@ export const ConfigSchema = Type.Object(
     gpio: GpioSchema,
     http: HttpSchema,
     ops: OpsSchema,
+    transcription: TranscriptionSchema,
   },
   { additionalProperties: false },
 );
@@ -267,6 +304,9 @@ function crossCheck(config: Static<typeof ConfigSchema>, problems: string[]): vo
   }
   if (config.recorder.preRollMs >= config.audio.ringSeconds * 1000) {
     problems.push('recorder.preRollMs: must be shorter than the ring (audio.ringSeconds)');
+  }
+  if (config.transcription.retryMaxMs < config.transcription.retryInitialMs) {
+    problems.push('transcription.retryMaxMs: must not be below transcription.retryInitialMs');
   }
   if (config.ops.diskUnhealthyFreeMb > config.ops.diskDegradedFreeMb) {
     problems.push('ops.diskUnhealthyFreeMb: must not exceed ops.diskDegradedFreeMb');

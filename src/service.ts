@@ -9,7 +9,7 @@ import { LevelSlot } from './audio/level.js';
 import { Recorder } from './audio/recorder.js';
 import { createHardware, type Hardware } from './hardware/factory.js';
 import { createHttpServer, defaultWebDir, type ButtonAction, type HttpServer } from './http/server.js';
-import { audioSourceCheck, clockCheck, databaseCheck, diskSpaceCheck, HealthRegistry } from './ops/health.js';
+import { audioSourceCheck, clockCheck, databaseCheck, diskSpaceCheck, HealthRegistry, temperatureCheck } from './ops/health.js';
 import { createScoutMetrics, type ScoutMetrics } from './ops/metrics.js';
 import { ResourceMonitor } from './ops/resources.js';
 import { SdNotify } from './ops/sd-notify.js';
@@ -19,6 +19,7 @@ import { RecordingIdGenerator } from './store/ids.js';
 import { RecordingsRepo } from './store/recordings.js';
 import { recoverInterruptedRecordings } from './store/recover.js';
 import { describeStatus } from './status-line.js';
+import { TranscriptionPipeline } from './transcribe/pipeline.js';
 
 // A clock earlier than this source was written is certainly wrong (a Pi has no RTC).
 const BUILD_TIME_MS = Date.parse('2026-11-28T00:00:00Z');
@@ -43,6 +44,7 @@ export class ScoutService {
   private appliance: Appliance | null = null;
   private http: HttpServer | null = null;
   private resources: ResourceMonitor | null = null;
+  private transcription: TranscriptionPipeline | null = null;
   private watchdog: Watchdog | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly notify: SdNotify;
@@ -52,6 +54,7 @@ export class ScoutService {
   private lastStatusLine = '';
   private countedRestarts = 0;
   private countedOverruns = 0;
+  private countedEngineRestarts = 0;
 
   constructor(private readonly options: ServiceOptions) {
     this.notify = new SdNotify({ env: options.env ?? process.env, logger: options.logger.child({ module: 'sd-notify' }) });
@@ -71,6 +74,32 @@ export class ScoutService {
     this.db = openDatabase(join(config.dataDir, 'scout.db'), logger.child({ module: 'db' }));
     const recordings = new RecordingsRepo(this.db);
     const recovery = await recoverInterruptedRecordings(recordings, recordingsDir, logger.child({ module: 'recovery' }));
+
+    // Resources first: the degradation policy reads them from the start.
+    this.resources = new ResourceMonitor({ logger: logger.child({ module: 'resources' }), periodMs: config.ops.resourceSampleMs, dataDir: config.dataDir });
+    await this.resources.start();
+
+    if (config.transcription.enabled) {
+      this.transcription = new TranscriptionPipeline({
+        config,
+        projectRoot: PROJECT_ROOT,
+        db: this.db,
+        recordingsDir,
+        logger: logger.child({ module: 'transcription' }),
+        simulator: config.audio.backend === 'fake',
+        resources: () => this.resources?.snapshot() ?? null,
+        hooks: {
+          onTranscribed: (durationS, rtf) => {
+            this.metrics.transcriptionDuration.observe(durationS);
+            this.metrics.realTimeFactor.observe(rtf);
+          },
+          onError: (kind) => this.metrics.transcriptionErrors.inc({ kind }),
+          onBusyChange: (busy) => this.appliance?.setBusy('transcribing', busy),
+          onFault: (key, message, severity) => this.appliance?.setFault(key, message, severity),
+        },
+      });
+      await this.transcription.start();
+    }
 
     const hardware = this.options.hardware ?? (await createHardware(config, logger));
     this.hardware = hardware;
@@ -96,6 +125,7 @@ export class ScoutService {
       recorder,
       recordings,
       leds: hardware.leds,
+      transcription: this.transcription?.transcriber ?? null,
       newId: () => ids.next(),
       freeBytes: async () => {
         const stats = await statfs(recordingsDir);
@@ -105,7 +135,10 @@ export class ScoutService {
     });
     this.appliance = appliance;
     this.capture.onChunk(() => recorder.onCaptureChunk());
-    appliance.onSaved((saved) => this.metrics.recordingDuration.observe(saved.durationMs / 1000));
+    appliance.onOutcome(({ outcome, durationMs }) => {
+      this.metrics.recordings.inc({ outcome });
+      if (durationMs !== null) this.metrics.recordingDuration.observe(durationMs / 1000);
+    });
     this.watchSource(appliance);
 
     await appliance.start();
@@ -113,14 +146,13 @@ export class ScoutService {
     hardware.button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
     await hardware.button.start();
 
-    this.resources = new ResourceMonitor({ logger: logger.child({ module: 'resources' }), periodMs: config.ops.resourceSampleMs, dataDir: config.dataDir });
-    await this.resources.start();
     const health = this.createHealth(recordingsDir);
     this.wireMetrics();
 
     this.http = createHttpServer({
       recordings,
       recordingsDir,
+      transcriber: this.transcription?.transcriber ?? null,
       webDir: defaultWebDir(PROJECT_ROOT),
       button: (action) => this.pressFromApi(action),
       state: () => this.state(),
@@ -141,6 +173,7 @@ export class ScoutService {
       checks: [
         eventLoopProgress(() => this.resources?.snapshot().eventLoopLagP99Ms ?? null, config.ops.maxEventLoopLagMs),
         predicateProgress('audio', () => this.audioProgress()),
+        predicateProgress('engine', () => this.engineProgress()),
       ],
     });
     await this.notify.ready();
@@ -182,6 +215,7 @@ export class ScoutService {
     // The appliance finishes the take while capture still runs, so the last words reach the file.
     await this.appliance?.stop();
     await this.capture?.stop();
+    await this.transcription?.stop();
     await this.resources?.stop();
     if (this.db) closeDatabase(this.db);
     this.db = null;
@@ -196,6 +230,7 @@ export class ScoutService {
       audio: source ?? null,
       ring: this.capture ? { capacitySamples: this.capture.ring.capacitySamples, overwrites: this.capture.ring.overwrites } : null,
       resources: this.resources?.snapshot() ?? null,
+      transcription: this.transcription?.status() ?? null,
     };
   }
 
@@ -237,6 +272,9 @@ export class ScoutService {
 
   /** The source keeps the true counts; the Prometheus counters follow them by delta. */
   private syncSourceCounters(): void {
+    const engineRestarts = this.transcription?.status()?.engine.restarts ?? 0;
+    if (engineRestarts > this.countedEngineRestarts) this.metrics.engineRestarts.inc(engineRestarts - this.countedEngineRestarts);
+    this.countedEngineRestarts = Math.max(this.countedEngineRestarts, engineRestarts);
     const status = this.hardware?.source.status();
     if (!status) return;
     if (status.restarts > this.countedRestarts) this.metrics.captureRestarts.inc(status.restarts - this.countedRestarts);
@@ -256,6 +294,18 @@ export class ScoutService {
     const ageMs = status.lastFrameAtMs === null ? 0 : Date.now() - status.lastFrameAtMs;
     if (ageMs <= this.options.config.ops.audioFreshMs) return { ok: true };
     return { ok: false, reason: `no audio frames for ${Math.round(ageMs / 1000)} s` };
+  }
+
+  /**
+   * The engine for the watchdog: a request running far past its own timeout means the
+   * supervision itself is stuck (the engine kills and respawns on timeout by itself).
+   */
+  private engineProgress(): { ok: boolean; reason?: string } {
+    const running = this.transcription?.status()?.queue.running;
+    if (!running) return { ok: true };
+    const limitMs = 2 * this.options.config.transcription.requestTimeoutMs + 30_000;
+    const ageMs = Date.now() - running.startedAtMs;
+    return ageMs <= limitMs ? { ok: true } : { ok: false, reason: `transcription job ${running.jobId} running for ${Math.round(ageMs / 1000)} s` };
   }
 
   private createHealth(recordingsDir: string): HealthRegistry {
@@ -281,6 +331,13 @@ export class ScoutService {
       }),
     );
     health.register('clock', clockCheck({ buildTimeMs: BUILD_TIME_MS }));
+    health.register('temperature', temperatureCheck({ readTempC: () => this.resources?.snapshot().socTempC ?? null, degradedAtC: config.ops.tempDegradedC, unhealthyAtC: config.ops.tempUnhealthyC }));
+    const transcription = this.transcription;
+    if (transcription) {
+      health.register('model', () => transcription.modelHealth());
+      health.register('engine', () => transcription.engineHealth());
+      health.register('transcription', () => transcription.queueHealth());
+    }
     return health;
   }
 
@@ -291,6 +348,14 @@ export class ScoutService {
       throttleFlags: () => this.resources?.snapshot().throttle ?? null,
       diskFreeBytes: () => this.resources?.snapshot().diskFreeBytes ?? null,
       cpuUsageRatio: () => this.resources?.snapshot().cpuUsageRatio ?? null,
+      queueSize: () => this.transcription?.status()?.queue.queueSize ?? null,
+      oldestJobAgeSeconds: () => {
+        const queue = this.transcription?.status()?.queue;
+        if (!queue) return null;
+        return queue.oldestJobAgeMs === null ? 0 : queue.oldestJobAgeMs / 1000;
+      },
+      breakerState: () => this.transcription?.status()?.queue.breaker ?? null,
+      degradationLevel: () => this.transcription?.status()?.degradation.level ?? null,
       memoryAvailableBytes: () => this.resources?.snapshot().memAvailableBytes ?? null,
       eventLoopLagSeconds: () => {
         const lag = this.resources?.snapshot().eventLoopLagP99Ms;
@@ -302,7 +367,8 @@ export class ScoutService {
   private publishStatus(): void {
     const snapshot = this.appliance?.snapshot();
     if (!snapshot) return;
-    const line = describeStatus(snapshot, Date.now());
+    const queue = this.transcription?.status()?.queue;
+    const line = describeStatus(snapshot, Date.now(), queue ? { queued: queue.queueSize, transcribing: queue.running !== null } : null);
     if (line === this.lastStatusLine) return;
     this.lastStatusLine = line;
     // Through the watchdog, so a stall reason stays in front of the state while there is one.

@@ -1,7 +1,12 @@
 import type { ApplianceSnapshot } from './appliance.js';
 
-/** One line of human state for `systemctl status` and the page: "recording 00:12", "degraded: mic unplugged". */
-export function describeStatus(snapshot: ApplianceSnapshot, nowMs: number): string {
+export interface TranscriptionSummary {
+  readonly queued: number;
+  readonly transcribing: boolean;
+}
+
+/** One line of human state for `systemctl status`: "recording 00:12", "transcribing, 2 queued", "degraded: 82 C". */
+export function describeStatus(snapshot: ApplianceSnapshot, nowMs: number, transcription: TranscriptionSummary | null = null): string {
   const parts: string[] = [];
   switch (snapshot.phase) {
     case 'starting':
@@ -16,8 +21,13 @@ export function describeStatus(snapshot: ApplianceSnapshot, nowMs: number): stri
       break;
     }
     case 'idle':
-      parts.push(snapshot.savesInFlight > 0 ? 'saving' : 'idle');
+      if (snapshot.savesInFlight > 0) parts.push('saving');
+      else if (!transcription?.transcribing) parts.push('idle');
       break;
+  }
+  if (transcription?.transcribing) parts.push('transcribing');
+  if (transcription && transcription.queued > (transcription.transcribing ? 1 : 0)) {
+    parts.push(`${transcription.queued - (transcription.transcribing ? 1 : 0)} queued`);
   }
   if (snapshot.faults.length > 0) parts.push(`degraded: ${snapshot.faults.join('; ')}`);
   return parts.join(', ');

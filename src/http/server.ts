@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../log.js';
 import { isRecordingId } from '../store/ids.js';
 import type { RecordingsRepo } from '../store/recordings.js';
+import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } from './transcript-routes.js';
 
 /**
  * The LAN API and the simulator page. Everything a person or a script needs without SSH:
@@ -19,6 +20,8 @@ export interface HealthReport {
 export interface HttpDeps {
   readonly recordings: RecordingsRepo;
   readonly recordingsDir: string;
+  /** Transcripts; absent when transcription is disabled. */
+  readonly transcriber?: TranscriptRouteDeps['transcriber'] | null;
   readonly webDir: string;
   /** The same entry point as the physical button. */
   readonly button: (action: ButtonAction) => void;
@@ -81,7 +84,9 @@ export function createHttpServer(deps: HttpDeps) {
   app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id', { schema: { params: IdParams } }, (request, reply) => {
     const recording = findRecording(deps, request.params.id);
     if (!recording) return reply.code(404).send(notFound(request.params.id));
-    return recording;
+    const transcriber = deps.transcriber;
+    if (!transcriber) return recording;
+    return { ...recording, transcript: transcriptView({ recordings: deps.recordings, transcriber }, recording) };
   });
 
   app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id/audio', { schema: { params: IdParams } }, (request, reply) => {
@@ -101,6 +106,8 @@ export function createHttpServer(deps: HttpDeps) {
     deps.button(request.body.action);
     return reply.code(202).send({ accepted: request.body.action });
   });
+
+  if (deps.transcriber) registerTranscriptRoutes(app, { recordings: deps.recordings, transcriber: deps.transcriber });
 
   app.get('/api/state', () => deps.state());
 

@@ -9,6 +9,8 @@ import { rmsDbfs, s16FromBuffer } from '../helpers/signal.js';
 import { makeDataDir, removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
 const run = promisify(execFile);
+// Once saved, a recording moves on to transcription; any of these means "saved and playable".
+const SAVED = ['recorded', 'transcribing', 'transcribed'];
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The appliance as a user drives it: the simulator (fake button, LEDs, paced mic) over HTTP. */
@@ -47,7 +49,7 @@ describe('the appliance in the simulator', () => {
     expect(recordingState.appliance.leds.record?.mode).toBe('on');
     await sleep(2000);
     expect(await scout.button('toggle')).toBe(202);
-    const saved = await waitFor(async () => (await recordings()).find((r) => r.status === 'recorded'));
+    const saved = await waitFor(async () => (await recordings()).find((r) => SAVED.includes(r.status)));
 
     expect(saved.preRollMs).toBeGreaterThanOrEqual(450);
     expect(saved.preRollMs).toBeLessThanOrEqual(500);
@@ -101,7 +103,7 @@ describe('the appliance in the simulator', () => {
     if (state.appliance.phase === 'recording') await scout.button('toggle');
     const settled = await waitFor(async () => {
       const all = await recordings();
-      return all.length > before && all.every((r) => r.status === 'recorded') ? all : null;
+      return all.length > before && all.every((r) => SAVED.includes(r.status)) ? all : null;
     });
     for (const recording of settled.slice(0, settled.length - before)) {
       const wav = await fetchWav(recording.id);
@@ -158,7 +160,7 @@ describe('crash safety', () => {
       const second = await startScout({ dataDir });
       try {
         const recovered = (await second.api<Recording>(`/api/recordings/${id}`)).body;
-        expect(recovered.status).toBe('recorded');
+        expect(SAVED).toContain(recovered.status);
         // At most one flush interval (1 s) lost; the pre-roll is in front.
         expect(recovered.durationMs).toBeGreaterThanOrEqual(elapsedMs + recovered.preRollMs - 1000 - 150);
         const bytes = await readFile(join(dataDir, 'recordings', recovered.audioPath));

@@ -167,7 +167,12 @@ describe('Appliance', () => {
     expect(leds.status.current()).toEqual(LED_PATTERNS.busy);
     appliance.setFault('engine', 'breaker open', 'degraded');
     expect(leds.status.current()).toEqual(LED_PATTERNS.degraded);
-    appliance.setFault('audio', 'microphone restarting');
+    appliance.setFault('model', 'model missing', 'error');
+    expect(leds.status.current()).toEqual(LED_PATTERNS.error);
+    // Recording still works with a broken model: the red LED says nothing is wrong with it.
+    expect(leds.record.current()).toEqual(LED_PATTERNS.off);
+    appliance.setFault('model', null);
+    appliance.setFault('audio', 'microphone restarting', 'fatal');
     expect(leds.status.current()).toEqual(LED_PATTERNS.off);
     expect(leds.record.current()).toEqual(LED_PATTERNS.error);
     appliance.setFault('audio', null);

@@ -3,6 +3,7 @@ const $ = (id) => document.getElementById(id);
 const button = $('button');
 let pressedAt = 0;
 let knownRecordings = '';
+const transcripts = new Map();
 
 async function sendButton(action) {
   const response = await fetch('/api/button', {
@@ -54,6 +55,30 @@ async function refreshState() {
   $('last-event').textContent = appliance.lastEvent ?? '';
   const percent = Math.max(0, Math.min(100, ((level?.rmsDbfs ?? -120) + 60) * (100 / 60)));
   $('level-bar').style.width = `${percent}%`;
+  const transcription = state.transcription;
+  $('placeholder').hidden = !transcription?.model.placeholder;
+  if (transcription) {
+    const { queue, engine, degradation } = transcription;
+    const parts = [`engine ${engine.state}`, `${queue.queueSize} queued`];
+    if (queue.breaker !== 'closed') parts.push(`breaker ${queue.breaker}`);
+    if (degradation.level > 0) parts.push(`${degradation.name}: ${degradation.reasons.join(', ')}`);
+    $('transcription').textContent = `Transcription: ${parts.join(' · ')}`;
+  } else {
+    $('transcription').textContent = '';
+  }
+}
+
+// Finished transcripts never change: fetch each once. Partial ones are fetched again.
+async function transcriptText(recording) {
+  if (recording.status !== 'transcribed' && recording.status !== 'transcribing') return null;
+  const known = transcripts.get(recording.id);
+  if (known && !known.partial) return known;
+  const response = await fetch(`/api/recordings/${encodeURIComponent(recording.id)}/transcript?format=json`);
+  if (response.status !== 200 && response.status !== 409) return null;
+  const body = await response.json();
+  const entry = { text: body.text ?? '', partial: response.status === 409, reason: body.noSpeechReason ?? null };
+  transcripts.set(recording.id, entry);
+  return entry;
 }
 
 async function refreshHealth() {
@@ -65,13 +90,14 @@ async function refreshHealth() {
 
 async function refreshRecordings() {
   const page = await (await fetch('/api/recordings?limit=50')).json();
-  const signature = JSON.stringify(page.items.map((r) => [r.id, r.status, r.durationMs]));
+  const texts = await Promise.all(page.items.map((recording) => transcriptText(recording).catch(() => null)));
+  const signature = JSON.stringify(page.items.map((r, i) => [r.id, r.status, r.durationMs, texts[i]?.text]));
   if (signature === knownRecordings) return;
   knownRecordings = signature;
   $('total').textContent = `(${page.total})`;
   $('empty').hidden = page.items.length > 0;
   const list = $('recordings');
-  list.replaceChildren(...page.items.map((recording) => {
+  list.replaceChildren(...page.items.map((recording, index) => {
     const item = document.createElement('li');
     item.dataset.id = recording.id;
     const meta = document.createElement('div');
@@ -85,6 +111,13 @@ async function refreshRecordings() {
       meta.append(span);
     }
     item.append(meta);
+    const transcript = texts[index];
+    if (transcript) {
+      const text = document.createElement('p');
+      text.className = transcript.partial ? 'transcript partial' : 'transcript';
+      text.textContent = transcript.text || (transcript.reason ? `(${transcript.reason})` : '(empty)');
+      item.append(text);
+    }
     if (recording.status !== 'recording') {
       const audio = document.createElement('audio');
       audio.controls = true;
