@@ -142,6 +142,8 @@ export class ScoutService {
     this.watchSource(appliance);
 
     await appliance.start();
+    // Faults found before the appliance existed (no model, no engine binary) reach the LEDs now.
+    await this.transcription?.reviewFaults();
     await this.capture.start();
     hardware.button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
     await hardware.button.start();

@@ -222,7 +222,7 @@ export class TranscriptionPipeline {
   }
 
   /** Keeps the appliance's faults (LEDs, state) in step with the model, the binary and the breaker. */
-  private async reviewFaults(): Promise<void> {
+  async reviewFaults(): Promise<void> {
     const onFault = this.options.hooks?.onFault;
     if (!onFault || !this.modelValue) return;
     const check = await checkModelFile(this.modelValue.path);

@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Recording, RecordingPage } from '../../src/store/recordings.js';
 import { startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
-const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface State {
@@ -22,23 +19,6 @@ describe('microphone unplugged and plugged back', () => {
   const format = { sampleRateHz: 48_000, channels: 2 } as const;
   let mic: PulseFakeMic;
   let scout: ScoutProcess;
-
-  async function replug(): Promise<void> {
-    await run('pulseaudio', [
-      '--daemonize=yes',
-      '-n',
-      '--exit-idle-time=-1',
-      '--use-pid-file=yes',
-      `--load=module-null-sink sink_name=fakemic rate=${format.sampleRateHz} channels=${format.channels}`,
-      '--load=module-native-protocol-unix',
-      '--load=module-always-sink',
-    ], { env: mic.env });
-    await run('pactl', ['set-default-source', 'fakemic.monitor'], { env: mic.env });
-  }
-
-  async function unplug(): Promise<void> {
-    await run('pulseaudio', ['--kill'], { env: mic.env });
-  }
 
   beforeAll(async () => {
     mic = await startPulseFakeMic(format);
@@ -63,7 +43,7 @@ describe('microphone unplugged and plugged back', () => {
     const healthy = await scout.api<{ status: string }>('/healthz');
     expect(healthy.body.status).toBe('healthy');
 
-    await unplug();
+    await mic.kill();
     const unplugged = await waitFor(async () => {
       const state = (await scout.api<State>('/api/state')).body;
       return state.audio.state === 'restarting' && state.audio.restarts >= 2 ? state : null;
@@ -83,7 +63,7 @@ describe('microphone unplugged and plugged back', () => {
     const restarts = /^scout_audio_capture_restarts_total (\d+)/m.exec(metrics.body);
     expect(Number(restarts?.[1])).toBeGreaterThanOrEqual(2);
 
-    await replug();
+    await mic.revive();
     await waitFor(async () => (await scout.api<State>('/api/state')).body.audio.state === 'running', 20_000);
     await waitFor(async () => (await scout.api<State>('/api/state')).body.appliance.faults.length === 0, 5000);
 
