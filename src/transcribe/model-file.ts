@@ -79,20 +79,23 @@ export interface GgmlTensorInfo {
   readonly dataOffset: number;
 }
 
+/** The 11 int32 hyper-parameters after the magic of a ggml Whisper model, in file order. */
+export interface WhisperHparams {
+  readonly nVocab: number;
+  readonly nAudioCtx: number;
+  readonly nAudioState: number;
+  readonly nAudioHead: number;
+  readonly nAudioLayer: number;
+  readonly nTextCtx: number;
+  readonly nTextState: number;
+  readonly nTextHead: number;
+  readonly nTextLayer: number;
+  readonly nMels: number;
+  readonly ftype: number;
+}
+
 export interface GgmlModelInfo {
-  readonly hparams: {
-    readonly nVocab: number;
-    readonly nAudioCtx: number;
-    readonly nAudioState: number;
-    readonly nAudioHead: number;
-    readonly nAudioLayer: number;
-    readonly nTextCtx: number;
-    readonly nTextState: number;
-    readonly nTextHead: number;
-    readonly nTextLayer: number;
-    readonly nMels: number;
-    readonly ftype: number;
-  };
+  readonly hparams: WhisperHparams;
   readonly melFilters: { readonly nMel: number; readonly nFft: number };
   readonly vocabCount: number;
   /** The first few tokens' bytes, for checks (ids 0..vocabPreview-1). */

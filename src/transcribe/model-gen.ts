@@ -22,25 +22,14 @@ import { createHash } from 'node:crypto';
 import { open, rename, rm, mkdir } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
+import type { WhisperHparams } from './model-file.js';
 
 export type ModelKind = 'mini' | 'tiny';
 
 /** 0 = all f32, 1 = 2-D weights f16 (as ggml-tiny.en.bin). */
 export type ModelFtype = 0 | 1;
 
-export interface WhisperHparams {
-  readonly nVocab: number;
-  readonly nAudioCtx: number;
-  readonly nAudioState: number;
-  readonly nAudioHead: number;
-  readonly nAudioLayer: number;
-  readonly nTextCtx: number;
-  readonly nTextState: number;
-  readonly nTextHead: number;
-  readonly nTextLayer: number;
-  readonly nMels: number;
-  readonly ftype: number;
-}
+export type { WhisperHparams };
 
 export interface ModelGenOptions {
   readonly kind: ModelKind;
