@@ -317,6 +317,7 @@ export class Appliance {
     this.refreshLeds();
     this.changed();
     const { logger, recordings } = this.options;
+    const savingSinceMs = performance.now();
     try {
       const take: TakeResult = await this.options.recorder.end();
       recordings.finish(current.id, {
@@ -327,7 +328,14 @@ export class Appliance {
       // After the row says 'recorded': only the tail since the last live window is left to send.
       current.live?.end(take.bytes / 2);
       logger.info(
-        { recordingId: current.id, durationMs: take.durationMs, bytes: take.bytes, reason, lostSamples: take.overwrittenSamples },
+        {
+          recordingId: current.id,
+          audioMs: take.durationMs,
+          durationMs: Math.round(performance.now() - savingSinceMs),
+          bytes: take.bytes,
+          reason,
+          lostSamples: take.overwrittenSamples + take.droppedSamples,
+        },
         'recording saved',
       );
       this.noteEvent(`recording ${current.id} saved (${(take.durationMs / 1000).toFixed(1)} s)`);

@@ -163,7 +163,7 @@ export class QueueRunner {
     switch (outcome.kind) {
       case 'done':
         jobs.markDone(job.id, outcome.result);
-        log.debug({ noSpeech: outcome.result.noSpeech, processingMs: Math.round(outcome.result.processingMs) }, 'job done');
+        log.info({ noSpeech: outcome.result.noSpeech, durationMs: Math.round(this.nowMs - (this.current?.startedAtMs ?? this.nowMs)), processingMs: Math.round(outcome.result.processingMs) }, 'job done');
         this.settled(job, 'done', null);
         return;
       case 'defer':
