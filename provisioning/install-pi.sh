@@ -57,6 +57,13 @@ else
   echo "keeping $CONFIG"
 fi
 
+say "Whisper model (ggml-tiny.en, sha256-pinned)"
+mkdir -p /var/lib/scout/models
+if ! npx tsx scripts/fetch-model.ts --dir /var/lib/scout/models; then
+  echo "model download failed: Scout still records and queues; run this script again when online"
+fi
+chown -R scout:scout /var/lib/scout
+
 say "GPIO overlays and udev rules"
 if [ -f "$BOOT_CONFIG" ] && ! grep -q 'label=scout-button' "$BOOT_CONFIG"; then
   { echo ''; echo '# Scout: button and LEDs (hardware/README.md)'; cat hardware/overlays/config.txt.snippet; } >> "$BOOT_CONFIG"
