@@ -27,8 +27,11 @@ else
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  # `npm install`, not `npm ci`: the lock lists node-unix-socket's per-platform binaries as optional,
+  # and `npm ci` refuses a lock whose optional packages the registry in use does not serve (here:
+  # all but linux-x64). With the lock present, `npm install` installs exactly the locked versions.
+  say "installing npm packages (npm install, from package-lock.json)"
+  npm install --no-audit --no-fund
 else
   say "npm packages: up to date"
 fi

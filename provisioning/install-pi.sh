@@ -27,7 +27,7 @@ say "copying the project to $PREFIX"
 mkdir -p "$PREFIX"
 rsync -a --delete --exclude node_modules --exclude dist --exclude data --exclude .git "$SRC"/ "$PREFIX"/
 cd "$PREFIX"
-npm ci --no-audit --no-fund
+npm install --no-audit --no-fund   # not npm ci: see dev-setup.sh
 bash scripts/build-whisper.sh
 npm run build
 # The whisper.cpp build cache stays: the service runs whisper-server from it.
