@@ -13,6 +13,12 @@ export interface ProcMemory {
   readonly rssKb: number;
   /** Peak resident set (VmHWM), kB. */
   readonly hwmKb: number;
+  /**
+   * Anonymous resident memory, kB: what a cgroup's MemoryMax cannot reclaim. The file-backed rest
+   * (binaries, libraries) is shared page cache, reclaimable and charged to whoever read it first.
+   */
+  readonly rssAnonKb: number;
+  readonly rssFileKb: number;
 }
 
 /** VmRSS and VmHWM of a live process; null when it is gone. */
@@ -27,7 +33,7 @@ export function procMemory(pid: number): ProcMemory | null {
     const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
     return match?.[1] === undefined ? 0 : Number.parseInt(match[1], 10);
   };
-  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), rssAnonKb: field('RssAnon'), rssFileKb: field('RssFile') + field('RssShmem') };
 }
 
 /** Direct children of a process (from /proc/<pid>/task/<pid>/children). */
