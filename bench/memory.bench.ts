@@ -25,6 +25,7 @@ import { silentLogger } from '../src/log.js';
 import { audioCtxFor, WhisperEngine } from '../src/transcribe/engine.js';
 import { sleep } from '../src/util/sleep.js';
 import { cacheDir, ensureModel, ensureWhisperBuilt, repoDir } from '../test/helpers/whisper.js';
+import { q8Model } from './lib/models.js';
 import { childPids, loadAverage, procMemory, processName, unpinSelf } from './lib/proc.js';
 import { composeUtterance, SAMPLE_RATE_HZ, SENTENCES, sentencePcm } from './lib/speech.js';
 import { mb } from './lib/stats.js';
@@ -36,20 +37,6 @@ const outFile = join(repoDir, '.cache', 'bench', 'memory.json');
 
 function log(line: string): void {
   console.log(line);
-}
-
-/** whisper.cpp's quantize tool, if someone built it (see README); null otherwise. */
-function quantizeTool(): string | null {
-  const candidates = [process.env['SCOUT_WHISPER_QUANTIZE'], join(cacheDir, 'whisper-quantize', 'build', 'bin', 'whisper-quantize')];
-  return candidates.find((path): path is string => path !== undefined && existsSync(path)) ?? null;
-}
-
-async function q8Model(f16Path: string): Promise<string | null> {
-  const tool = quantizeTool();
-  if (!tool) return null;
-  const out = f16Path.replace(/\.bin$/, '-q8_0.bin');
-  if (!existsSync(out)) await run(tool, [f16Path, out, 'q8_0']);
-  return out;
 }
 
 interface ServerRow {

@@ -34,17 +34,24 @@ import { WhisperEngine, wavFromPcm16, type EngineRequestRecord } from '../src/tr
 import { Transcriber, type TranscriberConfig } from '../src/transcribe/transcriber.js';
 import { sleep } from '../src/util/sleep.js';
 import { ensureModel, ensureWhisperBuilt } from '../test/helpers/whisper.js';
+import { q8Model } from './lib/models.js';
 import { loadAverage, procMemory, unpinSelf, waitForQuiet } from './lib/proc.js';
 import { composeUtterance, SAMPLE_RATE_HZ, SENTENCES, sentencePcm, type Utterance } from './lib/speech.js';
 import { mb, ms, summarize, type Summary } from './lib/stats.js';
 
 /** SCOUT_BENCH_QUICK=1: one run per length (to try the bench out, not for figures). */
 const QUICK = process.env['SCOUT_BENCH_QUICK'] === '1';
+/** SCOUT_BENCH_LENGTHS=5,30: only those lengths (the targets need 5 and 90). */
+const ONLY = (process.env['SCOUT_BENCH_LENGTHS'] ?? '').split(',').filter((s) => s !== '').map(Number);
 const LENGTHS: readonly { readonly seconds: number; readonly reps: number }[] = [
   { seconds: 5, reps: QUICK ? 1 : 7 },
   { seconds: 30, reps: QUICK ? 1 : 5 },
   { seconds: 90, reps: QUICK ? 1 : 3 },
-];
+].filter((length) => ONLY.length === 0 || ONLY.includes(length.seconds));
+/** Levers to try without editing: SCOUT_BENCH_MODEL=q8_0, SCOUT_BENCH_MIN_SPEECH_MS=<ms>, SCOUT_BENCH_CLI=0 (skip whisper-cli). */
+const MODEL_VARIANT = process.env['SCOUT_BENCH_MODEL'] === 'q8_0' ? 'q8_0' : 'f16';
+const MIN_SPEECH_MS = process.env['SCOUT_BENCH_MIN_SPEECH_MS'] ? Number(process.env['SCOUT_BENCH_MIN_SPEECH_MS']) : null;
+const RUN_CLI = process.env['SCOUT_BENCH_CLI'] !== '0';
 /** SCOUT_BENCH_LOG=debug|info: the engine's and transcriber's logs on stdout. */
 const logger: Logger = process.env['SCOUT_BENCH_LOG'] ? createRootLogger(process.env['SCOUT_BENCH_LOG'] === 'debug' ? 'debug' : 'info') : silentLogger();
 /** How much faster than real time the recordings are fed. */
@@ -123,7 +130,10 @@ async function runCli(cliPath: string, modelPath: string, wavPath: string): Prom
 async function main(): Promise<void> {
   const cpusAllowed = await unpinSelf();
   const binDir = await ensureWhisperBuilt();
-  const model = await ensureModel('tiny', { decodeTokens: DECODE_TOKENS });
+  const f16 = await ensureModel('tiny', { decodeTokens: DECODE_TOKENS });
+  const q8 = MODEL_VARIANT === 'q8_0' ? await q8Model(f16.path) : null;
+  if (MODEL_VARIANT === 'q8_0' && q8 === null) throw new Error('SCOUT_BENCH_MODEL=q8_0 needs whisper-quantize (see README)');
+  const model = { path: q8 ?? f16.path, expectedText: f16.expectedText };
   const dir = await mkdtemp(join(tmpdir(), 'scout-bench-transcribe-'));
   const defaults = validateConfig({});
   const settings = defaults.transcription;
@@ -153,7 +163,7 @@ async function main(): Promise<void> {
   let onStored: (() => void) | null = null;
   // The same settings TranscriptionPipeline builds from the default config.
   const transcriberConfig: TranscriberConfig = {
-    minSpeechMs: settings.minSpeechMs,
+    minSpeechMs: MIN_SPEECH_MS ?? settings.minSpeechMs,
     maxWindowMs: settings.maxWindowMs,
     maxAttempts: settings.maxAttempts,
     retry: { initialMs: settings.retryInitialMs, maxMs: settings.retryMaxMs },
@@ -267,7 +277,7 @@ async function main(): Promise<void> {
   // The same WAVs through whisper-cli, one process per clip, default options.
   const cliPath = join(binDir, 'whisper-cli');
   const cliRuns: CliRun[] = [];
-  for (const { seconds, reps } of LENGTHS) {
+  for (const { seconds, reps } of RUN_CLI ? LENGTHS : []) {
     for (let rep = 1; rep <= reps; rep++) {
       const utterance = utterances.get(`${seconds}:${rep}`);
       if (!utterance) throw new Error('missing utterance');
@@ -290,7 +300,7 @@ async function main(): Promise<void> {
       seconds,
       engine: summarize(runs.map((r) => r.latencyMs)),
       cli: summarize(clis.map((r) => r.wallMs)),
-      cliPeakRssKb: Math.max(...clis.map((r) => r.maxRssKb)),
+      cliPeakRssKb: Math.max(0, ...clis.map((r) => r.maxRssKb)),
       windows: summarize(runs.map((r) => r.windows)),
       doneBeforeRelease: summarize(runs.map((r) => r.windowsDoneBeforeRelease)),
       backlogAtRelease: Math.max(...runs.map((r) => r.backlogAtRelease)),
@@ -303,7 +313,9 @@ async function main(): Promise<void> {
   const cpuModel = cpus()[0]?.model ?? 'unknown';
   log('');
   log(`${cpuModel}, ${cpus().length} CPUs (allowed ${cpusAllowed}); Node ${process.version}; model ${basename(model.path)} (tiny.en shapes, ${DECODE_TOKENS} tokens/window)`);
-  log(`engine: whisper-server, ${THREADS} threads, flash attention, greedy, audio_ctx cut, nice 0; fed at ${FEED_SPEED}x real time in ${CHUNK_MS} ms chunks`);
+  log(
+    `engine: whisper-server, ${THREADS} threads, flash attention, greedy, audio_ctx cut, nice 0, ${MODEL_VARIANT}, minSpeechMs ${transcriberConfig.minSpeechMs}; fed at ${FEED_SPEED}x real time in ${CHUNK_MS} ms chunks`,
+  );
   log(`cli: whisper-cli per clip, default options (beam 5, best-of 5, full context, ${THREADS} threads = its default min(4, cores))`);
   log(`load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}\n`);
   log('| utterance | runs | release-to-transcript ms, median / p90 / min / max | whisper-cli per clip ms, median / p90 / min / max | speed-up (median) | windows | done before release | max backlog at release | tail s (median, max) | save ms (median) |');
@@ -313,13 +325,9 @@ async function main(): Promise<void> {
       `| ${r.seconds} s | ${r.engine.n} | ${fmt(r.engine)} | ${fmt(r.cli)} | ${(r.cli.median / r.engine.median).toFixed(1)}x | ${r.windows.median} | ${r.doneBeforeRelease.median} | ${r.backlogAtRelease} | ${(r.tailMs.median / 1000).toFixed(1)}, ${(r.tailMs.max / 1000).toFixed(1)} | ${ms(r.saveMs.median)} |`,
     );
   }
-  const byLength = (seconds: number): (typeof rows)[number] => {
-    const row = rows.find((r) => r.seconds === seconds);
-    if (!row) throw new Error(`no row for ${seconds} s`);
-    return row;
-  };
-  const five = byLength(5);
-  const ninety = byLength(90);
+  const nan = summarize([]);
+  const five = rows.find((r) => r.seconds === 5) ?? { engine: nan, cli: nan };
+  const ninety = rows.find((r) => r.seconds === 90) ?? { engine: nan, cli: nan };
   const targets = [
     { name: `5 s median <= ${TARGET_5S_MEDIAN_MS} ms`, value: `${ms(five.engine.median)} ms`, pass: five.engine.median <= TARGET_5S_MEDIAN_MS },
     {
@@ -353,6 +361,7 @@ async function main(): Promise<void> {
         loadAverageAfter: loadAfter,
         quietBefore: quiet,
         model: basename(model.path),
+        modelVariant: MODEL_VARIANT,
         decodeTokens: DECODE_TOKENS,
         threads: THREADS,
         feedSpeed: FEED_SPEED,
