@@ -48,8 +48,11 @@ const LENGTHS: readonly { readonly seconds: number; readonly reps: number }[] = 
   { seconds: 30, reps: QUICK ? 1 : 5 },
   { seconds: 90, reps: QUICK ? 1 : 3 },
 ].filter((length) => ONLY.length === 0 || ONLY.includes(length.seconds));
-/** Levers to try without editing: SCOUT_BENCH_MODEL=q8_0, SCOUT_BENCH_MIN_SPEECH_MS=<ms>, SCOUT_BENCH_CLI=0 (skip whisper-cli). */
-const MODEL_VARIANT = process.env['SCOUT_BENCH_MODEL'] === 'q8_0' ? 'q8_0' : 'f16';
+/**
+ * Levers to try without editing: SCOUT_BENCH_MODEL=f16, SCOUT_BENCH_MIN_SPEECH_MS=<ms>, SCOUT_BENCH_CLI=0 (skip whisper-cli).
+ * The default is q8_0, the appliance's default model tier (transcription.normalModel).
+ */
+const MODEL_VARIANT = process.env['SCOUT_BENCH_MODEL'] === 'f16' ? 'f16' : 'q8_0';
 const MIN_SPEECH_MS = process.env['SCOUT_BENCH_MIN_SPEECH_MS'] ? Number(process.env['SCOUT_BENCH_MIN_SPEECH_MS']) : null;
 const RUN_CLI = process.env['SCOUT_BENCH_CLI'] !== '0';
 /** SCOUT_BENCH_LOG=debug|info: the engine's and transcriber's logs on stdout. */
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
   const binDir = await ensureWhisperBuilt();
   const f16 = await ensureModel('tiny', { decodeTokens: DECODE_TOKENS });
   const q8 = MODEL_VARIANT === 'q8_0' ? await q8Model(f16.path) : null;
-  if (MODEL_VARIANT === 'q8_0' && q8 === null) throw new Error('SCOUT_BENCH_MODEL=q8_0 needs whisper-quantize (see README)');
+  if (MODEL_VARIANT === 'q8_0' && q8 === null) throw new Error('the q8_0 model needs whisper-quantize (scripts/build-whisper.sh builds it)');
   const model = { path: q8 ?? f16.path, expectedText: f16.expectedText };
   const dir = await mkdtemp(join(tmpdir(), 'scout-bench-transcribe-'));
   const defaults = validateConfig({});

@@ -10,7 +10,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # Debian packages. Runtime: alsa-utils (arecord), sox + espeak-ng (simulator mic), util-linux
 # (fallocate). Build: cmake, g++ (whisper.cpp). Tests: pulseaudio (real-time paced capture),
 # chromium (the page), prometheus (promtool), debootstrap (systemd as PID 1).
-PACKAGES=(alsa-utils sox libsox-fmt-all espeak-ng util-linux cmake g++ make python3 openssl
+PACKAGES=(alsa-utils sox libsox-fmt-all espeak-ng util-linux time cmake g++ make python3 openssl
   pulseaudio pulseaudio-utils libasound2-plugins chromium prometheus debootstrap iproute2 ca-certificates)
 missing=()
 for package in "${PACKAGES[@]}"; do

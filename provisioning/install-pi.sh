@@ -57,11 +57,13 @@ else
   echo "keeping $CONFIG"
 fi
 
-say "Whisper model (ggml-tiny.en, sha256-pinned)"
+say "Whisper models (tiny.en q8_0 = normal tier, q5_1 = under pressure; sha256-pinned)"
 mkdir -p /var/lib/scout/models
-if ! npx tsx scripts/fetch-model.ts --dir /var/lib/scout/models; then
-  echo "model download failed: Scout still records and queues; run this script again when online"
-fi
+for model in tiny.en-q8_0 tiny.en-q5_1; do
+  if ! npx tsx scripts/fetch-model.ts --model "$model" --dir /var/lib/scout/models; then
+    echo "download of $model failed: Scout still records and queues; run this script again when online"
+  fi
+done
 chown -R scout:scout /var/lib/scout
 
 say "GPIO overlays and udev rules"

@@ -51,7 +51,8 @@ CMAKE_FLAGS=(
   -DWHISPER_CURL=OFF
   -DWHISPER_FFMPEG=OFF
 )
-TARGETS=(whisper-server whisper-cli)
+# whisper-quantize makes q8_0 models from f16 ones (tests and benchmarks quantize generated models).
+TARGETS=(whisper-server whisper-cli whisper-quantize)
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 sha512_b64_of() { openssl dgst -sha512 -binary "$1" | base64 -w0; }
@@ -120,7 +121,7 @@ main() {
   local key out
   key="$(compute_key)"
   out="$WHISPER_DIR/$key"
-  if [[ -x "$out/bin/whisper-server" && -x "$out/bin/whisper-cli" && -f "$out/.complete" ]]; then
+  if [[ -x "$out/bin/whisper-server" && -x "$out/bin/whisper-cli" && -x "$out/bin/whisper-quantize" && -f "$out/.complete" ]]; then
     log "up to date: key $key"
   else
     # One build at a time per cache: vitest workers or a second shell wait here instead of
@@ -162,7 +163,7 @@ main() {
     flock -u 9
   fi
   ln -sfn "$key" "$WHISPER_DIR/current"
-  log "binaries: $out/bin (whisper-server, whisper-cli); link: $WHISPER_DIR/current"
+  log "binaries: $out/bin (whisper-server, whisper-cli, whisper-quantize); link: $WHISPER_DIR/current"
   echo "$out/bin"
 }
 

@@ -1,7 +1,7 @@
 /**
  * Downloads a real Whisper model from whisper.cpp's published models (Hugging Face
  * ggerganov/whisper.cpp) into the models folder, verified against a pinned sha256 and size.
- *   npm run model:fetch -- [--model tiny.en|tiny.en-q8_0] [--dir data/models]
+ *   npm run model:fetch -- [--model tiny.en-q8_0|tiny.en-q5_1|tiny.en] [--dir data/models]
  * Writes to "<name>.partial" while downloading (hashing as it goes) and renames only after the
  * checks pass, so a power cut never leaves a half model under the real name. Never run by tests.
  *
@@ -38,6 +38,12 @@ const MODELS: Readonly<Record<string, PinnedModel>> = {
     bytes: 43_550_795,
     sha256: '5bc2b3860aa151a4c6e7bb095e1fcce7cf12c7b020ca08dcec0c6d018bb7dd94',
   },
+  // The constrained tier: the smallest English model whisper.cpp publishes.
+  'tiny.en-q5_1': {
+    file: 'ggml-tiny.en-q5_1.bin',
+    bytes: 32_166_155,
+    sha256: 'c77c5766f1cef09b6b7d47f21b546cbddd4157886b3b5d6d4f709e91e66c7c2b',
+  },
 };
 
 function progress(doneBytes: number, totalBytes: number): void {
@@ -48,7 +54,8 @@ function progress(doneBytes: number, totalBytes: number): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      model: { type: 'string', default: 'tiny.en' },
+      // The default model tier of the config (transcription.normalModel).
+      model: { type: 'string', default: 'tiny.en-q8_0' },
       dir: { type: 'string', default: process.env['SCOUT_MODELS_DIR'] ?? 'data/models' },
     },
   });

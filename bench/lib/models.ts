@@ -9,7 +9,11 @@ const run = promisify(execFile);
 
 /** whisper.cpp's quantize tool, if someone built it (see README); null otherwise. */
 export function quantizeTool(): string | null {
-  const candidates = [process.env['SCOUT_WHISPER_QUANTIZE'], join(cacheDir, 'whisper-quantize', 'build', 'bin', 'whisper-quantize')];
+  const candidates = [
+    process.env['SCOUT_WHISPER_QUANTIZE'],
+    join(cacheDir, 'whisper', 'current', 'bin', 'whisper-quantize'),
+    join(cacheDir, 'whisper-quantize', 'build', 'bin', 'whisper-quantize'),
+  ];
   return candidates.find((path): path is string => path !== undefined && existsSync(path)) ?? null;
 }
 

@@ -38,7 +38,7 @@ describe('press, speak, press: a transcript from the device', () => {
     mic = await startPulseFakeMic(format);
     const dataDir = await makeDataDir();
     await mkdir(join(dataDir, 'models'), { recursive: true });
-    await copyFile(model.path, join(dataDir, 'models', 'ggml-tiny.en.bin'));
+    await copyFile(model.path, join(dataDir, 'models', 'ggml-tiny.en-q8_0.bin'));
     scout = await startScout({
       dataDir,
       env: { XDG_RUNTIME_DIR: mic.env.XDG_RUNTIME_DIR, PULSE_SERVER: mic.env.PULSE_SERVER, HOME: mic.env.HOME },
@@ -112,7 +112,7 @@ describe('no usable model', () => {
       return report.body.checks.model?.status === 'unhealthy' ? report : null;
     });
     expect(health.status).toBe(503);
-    expect(health.body.checks.model?.message).toMatch(/ggml-tiny\.en\.bin/);
+    expect(health.body.checks.model?.message).toMatch(/ggml-tiny\.en-q8_0\.bin/);
     const state = (await scout.api<State>('/api/state')).body;
     expect(state.appliance.faults.join(' ')).toMatch(/no usable model/);
     expect(state.appliance.leds.status).toEqual({ mode: 'blink', onMs: 100, offMs: 100 });
@@ -129,7 +129,7 @@ describe('no usable model', () => {
     const during = (await scout.api<State>('/api/state')).body;
     expect(during.transcription?.queue.queueSize).toBeGreaterThan(0);
 
-    await copyFile(model.path, join(scout.dataDir, 'models', 'ggml-tiny.en.bin'));
+    await copyFile(model.path, join(scout.dataDir, 'models', 'ggml-tiny.en-q8_0.bin'));
     const done = await waitFor(async () => {
       const recording = (await scout.api<Recording>(`/api/recordings/${queued.id}`)).body;
       return recording.status === 'transcribed' ? recording : null;
