@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import type { Logger } from '../log.js';
 import { Backoff } from '../util/backoff.js';
+import { SourceListeners } from './source-listeners.js';
 import type { AudioSource, AudioSourceEvent, AudioSourceState, AudioSourceStatus, PcmFormat } from './types.js';
 
 export interface ArecordSourceOptions {
@@ -132,8 +133,7 @@ export class ArecordSource implements AudioSource {
   /** Holds the start of a frame split across two pipe reads; one frame at most, allocated once. */
   private readonly carry: Buffer;
   private carryBytes = 0;
-  private readonly frameListeners: Array<(pcm: Buffer) => void> = [];
-  private readonly eventListeners: Array<(event: AudioSourceEvent) => void> = [];
+  private readonly listeners: SourceListeners;
   private readonly backoff: Backoff;
   private readonly now: () => number;
   private readonly stderrLog: RateLimitedLines;
@@ -165,14 +165,15 @@ export class ArecordSource implements AudioSource {
       ...(options.restart.random ? { random: options.restart.random } : {}),
     });
     this.stderrLog = new RateLimitedLines(options.logger, 30_000, this.now);
+    this.listeners = new SourceListeners((error, what) => options.logger.error({ err: error }, `audio ${what} listener threw`));
   }
 
   onFrames(listener: (pcm: Buffer) => void): void {
-    this.frameListeners.push(listener);
+    this.listeners.addFrameListener(listener);
   }
 
   onEvent(listener: (event: AudioSourceEvent) => void): void {
-    this.eventListeners.push(listener);
+    this.listeners.addEventListener(listener);
   }
 
   status(): AudioSourceStatus {
@@ -359,13 +360,7 @@ export class ArecordSource implements AudioSource {
     if (this.state === 'starting' || this.state === 'restarting') {
       this.setState('running');
     }
-    for (const listener of this.frameListeners) {
-      try {
-        listener(pcm);
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'audio frame listener threw');
-      }
-    }
+    this.listeners.frames(pcm);
   }
 
   private onStderr(text: string): void {
@@ -486,13 +481,7 @@ export class ArecordSource implements AudioSource {
   }
 
   private emit(event: AudioSourceEvent): void {
-    for (const listener of this.eventListeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'audio event listener threw');
-      }
-    }
+    this.listeners.event(event);
   }
 }
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Backoff } from '../util/backoff.js';
 import type { AudioSource, AudioSourceEvent, AudioSourceState, AudioSourceStatus, PcmFormat } from './types.js';
+import { SourceListeners } from './source-listeners.js';
 import { readWav } from './wav-read.js';
 
 export interface FakeAudioSourceOptions {
@@ -33,8 +34,8 @@ export interface FakeAudioSourceOptions {
 export class FakeAudioSource implements AudioSource {
   readonly format: PcmFormat;
   private readonly frameBytes: number;
-  private readonly frameListeners: Array<(pcm: Buffer) => void> = [];
-  private readonly eventListeners: Array<(event: AudioSourceEvent) => void> = [];
+  // A listener's bug must not stop the mic; the real backend logs it, the fake stays quiet.
+  private readonly listeners = new SourceListeners();
   private readonly backoff: Backoff;
   private readonly now: () => number;
 
@@ -74,11 +75,11 @@ export class FakeAudioSource implements AudioSource {
   }
 
   onFrames(listener: (pcm: Buffer) => void): void {
-    this.frameListeners.push(listener);
+    this.listeners.addFrameListener(listener);
   }
 
   onEvent(listener: (event: AudioSourceEvent) => void): void {
-    this.eventListeners.push(listener);
+    this.listeners.addEventListener(listener);
   }
 
   status(): AudioSourceStatus {
@@ -254,13 +255,7 @@ export class FakeAudioSource implements AudioSource {
 
   private emitFrames(pcm: Buffer): void {
     this.lastFrameAtMs = this.now();
-    for (const listener of this.frameListeners) {
-      try {
-        listener(pcm);
-      } catch {
-        // A listener's bug must not stop the mic; the real backend logs it, the fake stays quiet.
-      }
-    }
+    this.listeners.frames(pcm);
   }
 
   private setState(state: AudioSourceState, reason?: string): void {
@@ -270,12 +265,6 @@ export class FakeAudioSource implements AudioSource {
   }
 
   private emit(event: AudioSourceEvent): void {
-    for (const listener of this.eventListeners) {
-      try {
-        listener(event);
-      } catch {
-        // As above: fault reporting must not fault.
-      }
-    }
+    this.listeners.event(event);
   }
 }
