@@ -16,6 +16,7 @@
  * request anyway); a waiting call can be aborted by its signal without touching the running one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { createServer } from 'node:net';
 import type { Logger } from '../log.js';
@@ -122,6 +123,7 @@ export class EngineRequestError extends EngineError {
 }
 
 const SAMPLE_RATE_HZ = 16000;
+const SETPRIV_PATH = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : null;
 /** whisper's encoder frame: 30 s / 1500. */
 const ENCODER_FRAME_MS = 20;
 const MAX_AUDIO_CTX = 1500;
@@ -455,7 +457,12 @@ export class WhisperEngine {
       // verbose_json would otherwise run a language detection pass (an extra encoder run) per request
       '-nlp',
     ];
-    const process_ = spawn(this.options.serverPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: if Scout itself is killed
+    // (SIGKILL, OOM), the kernel kills the server too instead of leaving it holding ~100 MB.
+    const [command, commandArgs] = SETPRIV_PATH === null
+      ? [this.options.serverPath, args]
+      : [SETPRIV_PATH, ['--pdeathsig', 'KILL', '--', this.options.serverPath, ...args]];
+    const process_ = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderrTail: string[] = [];
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       process_.once('exit', (code, signal) => resolve({ code, signal }));

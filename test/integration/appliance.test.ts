@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -154,8 +155,13 @@ describe('crash safety', () => {
       const startedAt = Date.now();
       await sleep(3200);
       const elapsedMs = Date.now() - startedAt;
+      const enginePid = await waitFor(
+        async () => (await first.api<{ transcription: { engine: { pid: number | null } } }>('/api/state')).body.transcription.engine.pid,
+      );
       first.child.kill('SIGKILL');
       expect((await first.exited()).signal).toBe('SIGKILL');
+      // The whisper-server child dies with it (PR_SET_PDEATHSIG), not left holding its memory.
+      await waitFor(() => Promise.resolve(!existsSync(`/proc/${enginePid}`)), 5000);
 
       const second = await startScout({ dataDir });
       try {

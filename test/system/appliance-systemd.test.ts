@@ -85,6 +85,11 @@ describe.skipIf(unavailable !== null)('the appliance as scout.service under a re
     const [booted, port] = await Promise.all([SystemdNamespace.boot({ log: (l) => console.log(l) }), freePort(), build()]);
     ns = booted;
     await ns.writeFileInside('/var/lib/scout/sim/sim-speech-48000-1.wav', await speechClip(), 'scout');
+    // The build lives in .cache/systemd-build, not at the project root: name the engine binary.
+    await ns.writeFileInside(
+      '/etc/scout/scout.json',
+      JSON.stringify({ transcription: { serverPath: `${projectDirInside}/.cache/whisper/current/bin/whisper-server` } }),
+    );
     base = `http://127.0.0.1:${port}`;
     console.log(`systemd booted in ${ns.bootMs} ms`);
     await ns.installUnit(
@@ -116,6 +121,17 @@ RestartSec=200ms
     const health = await api<{ status: string }>('/healthz');
     expect(health.status).not.toBe('unhealthy');
   });
+
+  it('starts whisper-server under the unit\'s sandbox (seccomp filter, read-only system, parent-death signal)', async () => {
+    // The engine starts through setpriv (parent-death signal) under the unit's seccomp filter.
+    const deadline = Date.now() + 20_000;
+    let engine = { state: '' };
+    while (engine.state !== 'ready' && Date.now() < deadline) {
+      engine = (await api<{ transcription: { engine: { state: string } } }>('/api/state')).transcription.engine;
+      if (engine.state !== 'ready') await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(engine.state, JSON.stringify(engine)).toBe('ready');
+  }, 30_000);
 
   it.skipIf(!existsSync('/usr/bin/promtool'))('serves /metrics that pass promtool check metrics (a live scrape)', async () => {
     const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
