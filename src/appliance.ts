@@ -102,8 +102,6 @@ export class Appliance {
   private chain: Promise<void> = Promise.resolve();
   private pressedAtMs: number | null = null;
   private pressStartedRecording = false;
-  /** Capture position at the press that started the take: pre-roll counts back from here. */
-  private pressedAtPosition = 0;
   private cancelTimer: NodeJS.Timeout | null = null;
   private maxDurationTimer: NodeJS.Timeout | null = null;
   private lastEvent: string | null = null;
@@ -218,11 +216,11 @@ export class Appliance {
     this.pressStartedRecording = false;
     if (this.phase === 'idle') {
       this.pressStartedRecording = true;
-      this.pressedAtPosition = this.options.recorder.position();
+      // Capture position at the press: the pre-roll counts back from here, not from when the action runs.
+      const pressedAtPosition = this.options.recorder.position();
       // The phase changes now, not when the file is open, so a quick second press stops this take.
       this.phase = 'recording';
       this.changed();
-      const pressedAtPosition = this.pressedAtPosition;
       void this.enqueue(() => this.beginRecording(atMs, pressedAtPosition));
     }
     if (this.options.mode === 'toggle' && this.phase === 'recording') {

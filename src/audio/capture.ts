@@ -25,8 +25,6 @@ export class CapturePipeline {
   readonly ring: PcmRing;
   private readonly dsp: CaptureDsp;
   private readonly listeners: ((writtenTotal: number) => void)[] = [];
-  private chunks = 0;
-  private lastChunkAtMs: number | null = null;
 
   constructor(private readonly options: CaptureOptions) {
     const { source } = options;
@@ -53,11 +51,6 @@ export class CapturePipeline {
     await this.options.source.stop();
   }
 
-  /** Chunks processed since start and when the last one arrived (for health and the watchdog). */
-  progress(): { chunks: number; lastChunkAtMs: number | null } {
-    return { chunks: this.chunks, lastChunkAtMs: this.lastChunkAtMs };
-  }
-
   private handleFrames(pcm: Buffer): void {
     const maxBytes = this.options.maxChunkFrames * this.options.source.format.channels * 2;
     // A source may hand over more than one period at once after a stall; split it rather than
@@ -67,8 +60,6 @@ export class CapturePipeline {
       const mono = this.dsp.process(piece);
       this.ring.write(mono);
     }
-    this.chunks += 1;
-    this.lastChunkAtMs = Date.now();
     for (const listener of this.listeners) {
       try {
         listener(this.ring.writtenTotal);
