@@ -6,14 +6,13 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArecordSource, RateLimitedLines, parseArecordStderrLine, type ArecordSourceOptions } from '../../src/hardware/alsa.js';
 import type { AudioSourceEvent, PcmFormat } from '../../src/hardware/types.js';
-import { silentLogger, type Logger } from '../../src/log.js';
+import { silentLogger } from '../../src/log.js';
 import { describeAudioSourceContract, waitFor } from '../contract/audio-source.contract.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { createFakeAlsa, makeNoisePcm, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 
 const execFileAsync = promisify(execFile);
@@ -29,20 +28,6 @@ function options(overrides: Partial<ArecordSourceOptions> & Pick<ArecordSourceOp
     logger: silentLogger(),
     ...overrides,
   };
-}
-
-/** A pino logger writing into an array, to see what reaches the journal. */
-function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (text !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
-      }
-      callback();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), lines };
 }
 
 function isAlive(pid: number): boolean {
@@ -77,7 +62,7 @@ describe('arecord stderr parsing', () => {
   });
 
   it('logs a repeated stderr line once, then a summary with the count at most every 30 s', () => {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines } = captureLogger();
     let nowMs = 0;
     const limiter = new RateLimitedLines(logger, 30_000, () => nowMs);
     for (; nowMs < 30_000; nowMs += 100) limiter.log(`overrun!!! (at least ${nowMs % 7}.5 ms long)`);
@@ -139,7 +124,7 @@ describe('ArecordSource on the ALSA file plugin', () => {
   it('keeps retrying with growing backoff while the device is missing, and resumes when it is back', async () => {
     const alsa = await createFakeAlsa(STEREO_48K);
     await alsa.removeInfile();
-    const { logger, lines } = memoryLogger();
+    const { logger, lines } = captureLogger();
     const source = new ArecordSource(
       options({ device: alsa.device, env: alsa.env, durationLimitSeconds: 0.2, logger, restart: { initialMs: 40, maxMs: 320, random: () => 0 } }),
     );
@@ -204,7 +189,7 @@ describe('ArecordSource on the ALSA file plugin', () => {
       '#!/bin/sh\ni=0\nwhile [ $i -lt 500 ]; do echo "overrun!!! (at least $i.5 ms long)" >&2; i=$((i+1)); done\nexec arecord "$@"\n',
     );
     await chmod(wrapper, 0o755);
-    const { logger, lines } = memoryLogger();
+    const { logger, lines } = captureLogger();
     const source = new ArecordSource(options({ device: alsa.device, env: alsa.env, arecordPath: wrapper, durationLimitSeconds: 0.1, logger }));
     let lastOverrunTotal = 0;
     source.onEvent((event) => {
@@ -296,7 +281,7 @@ describe.concurrent('ArecordSource on a real-time PulseAudio mic', () => {
   });
 
   it('a run that lasted a while resets the backoff', async () => {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines } = captureLogger();
     // Each run records 0.5 s in real time, so it lives longer than healthyAfterMs: each ends "healthy".
     const source = new ArecordSource(
       options({ device: pulse.device, env: pulse.env, durationLimitSeconds: 0.5, logger, restart: { initialMs: 50, maxMs: 800, healthyAfterMs: 400, random: () => 0 } }),

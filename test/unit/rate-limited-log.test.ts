@@ -1,19 +1,6 @@
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import { captureLogger } from '../helpers/log-capture.js';
 import { describe, expect, it } from 'vitest';
 import { RateLimitedLog } from '../../src/ops/rate-limited-log.js';
-
-function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  // pino.destination-like sync write so lines are visible right after the call
-  return { logger: pino({ level: 'debug' }, sink), lines };
-}
 
 const flushed = (): Promise<void> => new Promise((r) => setImmediate(r));
 

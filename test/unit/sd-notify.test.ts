@@ -1,43 +1,24 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
-import { DgramSocket } from 'node-unix-socket';
-import { pino, type Logger } from 'pino';
+import { captureLogger } from '../helpers/log-capture.js';
+import { bindNotifySocket, type NotifySocket } from '../helpers/notify-socket.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SdNotify } from '../../src/ops/sd-notify.js';
-
-/** A pino logger whose JSON lines land in an array. */
-function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), lines };
-}
 
 describe('SdNotify against a real unix datagram socket', () => {
   let dir: string;
   let socketPath: string;
-  let receiver: DgramSocket;
+  let socket: NotifySocket;
   let received: string[];
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scout-sdnotify-'));
-    socketPath = join(dir, 'notify.sock');
-    receiver = new DgramSocket();
-    received = [];
-    receiver.on('data', (buf: Buffer) => received.push(buf.toString('utf8')));
-    receiver.bind(socketPath);
+    socket = await bindNotifySocket('scout-sdnotify-');
+    ({ dir, path: socketPath, received } = socket);
   });
 
   afterEach(async () => {
-    receiver.close();
-    await rm(dir, { recursive: true, force: true });
+    await socket.close();
   });
 
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));

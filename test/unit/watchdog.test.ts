@@ -1,48 +1,27 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { DgramSocket } from 'node-unix-socket';
-import { pino, type Logger } from 'pino';
+import { captureLogger } from '../helpers/log-capture.js';
+import { bindNotifySocket, type NotifySocket } from '../helpers/notify-socket.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AudioSourceStatus } from '../../src/hardware/types.js';
 import { SdNotify } from '../../src/ops/sd-notify.js';
 import { Watchdog, audioFramesProgress, eventLoopProgress, predicateProgress } from '../../src/ops/watchdog.js';
 
-function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), lines };
-}
-
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('Watchdog feeding a real notify socket', () => {
-  let dir: string;
   let socketPath: string;
-  let receiver: DgramSocket;
+  let socket: NotifySocket;
   let received: string[];
   let watchdog: Watchdog | null = null;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scout-watchdog-'));
-    socketPath = join(dir, 'notify.sock');
-    receiver = new DgramSocket();
-    received = [];
-    receiver.on('data', (buf: Buffer) => received.push(buf.toString('utf8')));
-    receiver.bind(socketPath);
+    socket = await bindNotifySocket('scout-watchdog-');
+    ({ path: socketPath, received } = socket);
   });
 
   afterEach(async () => {
     await watchdog?.stop();
     watchdog = null;
-    receiver.close();
-    await rm(dir, { recursive: true, force: true });
+    await socket.close();
   });
 
   it('pings at half of WATCHDOG_USEC while every check passes', async () => {
