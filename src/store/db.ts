@@ -57,7 +57,6 @@ export function schemaVersion(db: Database): number {
 export function openDatabase(path: string, logger: Logger, options: OpenDatabaseOptions = {}): Database {
   const migrations = options.migrations ?? MIGRATIONS;
   checkMigrationList(migrations);
-  const log = logger.child({ module: 'db' });
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
 
   const db = new BetterSqlite3(path);
@@ -66,7 +65,7 @@ export function openDatabase(path: string, logger: Logger, options: OpenDatabase
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    migrate(db, path, migrations, log);
+    migrate(db, path, migrations, logger);
   } catch (error) {
     db.close();
     throw error;

@@ -1,25 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { WindowResult } from '../domain/transcript.js';
 
 export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-/** Segments of one window, times relative to the window's first sample. */
-export interface WindowSegment {
-  readonly startMs: number;
-  readonly endMs: number;
-  readonly text: string;
-}
-
-/** What a finished window job stores (result_json). */
-export interface WindowResult {
-  readonly segments: WindowSegment[];
-  /** Set when the silence gate kept the window away from the engine. */
-  readonly noSpeech: boolean;
-  readonly processingMs: number;
-  readonly audioCtx: number;
-  readonly model: string;
-  readonly threads: number;
-}
 
 /**
  * One window of a recording to transcribe: samples [startSample, endSample) of its WAV data.

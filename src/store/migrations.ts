@@ -9,14 +9,6 @@ import type { Database } from 'better-sqlite3';
  *
  * Conventions: times are INTEGER milliseconds since the Unix epoch (UTC), named `*_at_ms` in
  * SQL and `*AtMs` in TypeScript; they compare and sort as numbers and need no parsing.
- *
- * Planned for the transcription issue (not built here; take the next free numbers):
- * - 3 transcripts: recording_id TEXT PRIMARY KEY REFERENCES recordings(id) ON DELETE CASCADE,
- *   text, language, model, audio_ctx, duration_ms (engine time), segments JSON, created_at_ms;
- * - 4 jobs: id INTEGER PRIMARY KEY, recording_id REFERENCES recordings(id) ON DELETE CASCADE,
- *   kind, state CHECK (queued|running|done|failed), attempts, next_attempt_at_ms, last_error,
- *   created_at_ms, updated_at_ms; index on (state, next_attempt_at_ms), so a restarted
- *   appliance picks up queued work from disk (the "deferred, never dropped" requirement).
  */
 export interface Migration {
   readonly version: number;

@@ -1,33 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { assertTransition, isRecordingStatus, type Recording, type RecordingStatus } from '../domain/recording.js';
 
-export const RECORDING_STATUSES = ['recording', 'recorded', 'transcribing', 'transcribed', 'failed'] as const;
-export type RecordingStatus = (typeof RECORDING_STATUSES)[number];
-
-export function isRecordingStatus(value: string): value is RecordingStatus {
-  return (RECORDING_STATUSES as readonly string[]).includes(value);
-}
-
-/**
- * One recording as the rest of the code sees it. Times are integer ms since the Unix epoch
- * (fractional ms passed in, e.g. from performance.now() arithmetic, are rounded: the columns are
- * STRICT INTEGER).
- */
-export interface Recording {
-  readonly id: string;
-  readonly startedAtMs: number;
-  readonly endedAtMs: number | null;
-  readonly durationMs: number | null;
-  /** Relative to the recordings folder. */
-  readonly audioPath: string;
-  readonly sampleRateHz: number;
-  readonly status: RecordingStatus;
-  readonly error: string | null;
-  readonly preRollMs: number;
-  /** Size of the audio data (WAV data chunk), once known. */
-  readonly bytes: number | null;
-  readonly createdAtMs: number;
-  readonly updatedAtMs: number;
-}
 
 export interface NewRecording {
   readonly id: string;
@@ -124,11 +97,14 @@ const MAX_LIMIT = 1000;
  * Recordings table access. Statements are prepared once (better-sqlite3 statements are cheap to
  * keep and compile the SQL only here). All calls are synchronous: better-sqlite3 is, and each
  * statement is a few microseconds on an indexed table.
+ *
+ * Every status change goes through `assertTransition` (src/domain/recording.ts): an illegal one
+ * throws IllegalTransitionError and leaves the row as it was.
  */
 export class RecordingsRepo {
   private readonly insertStmt: Statement<[NewRecording & { nowMs: number }]>;
-  private readonly finishStmt: Statement<[{ id: string; endedAtMs: number; durationMs: number; bytes: number; status: string; nowMs: number }]>;
-  private readonly setStatusStmt: Statement<[{ id: string; status: string; error: string | null; nowMs: number }]>;
+  private readonly finishStmt: Statement<[{ id: string; from: string; endedAtMs: number; durationMs: number; bytes: number; status: string; nowMs: number }]>;
+  private readonly setStatusStmt: Statement<[{ id: string; from: string; status: string; error: string | null; nowMs: number }]>;
   private readonly deleteStmt: Statement<[string]>;
   private readonly getStmt: Statement<[string], RecordingRow>;
   private readonly pageStmt: Statement<[number, number], RecordingRow>;
@@ -139,19 +115,20 @@ export class RecordingsRepo {
   // Preparing statements has no side effect on the database; doing it here means a schema that
   // does not match the code fails at start-up rather than at the first button press.
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly nowMs: () => number = Date.now,
   ) {
     this.insertStmt = db.prepare(
       `INSERT INTO recordings (id, started_at_ms, audio_path, sample_rate_hz, pre_roll_ms, status, created_at_ms, updated_at_ms)
        VALUES (@id, @startedAtMs, @audioPath, @sampleRateHz, @preRollMs, 'recording', @nowMs, @nowMs)`,
     );
+    // `status = @from`: the change applies only to the row the guard looked at.
     this.finishStmt = db.prepare(
       `UPDATE recordings SET ended_at_ms = @endedAtMs, duration_ms = @durationMs, bytes = @bytes,
-         status = @status, error = NULL, updated_at_ms = @nowMs WHERE id = @id`,
+         status = @status, error = NULL, updated_at_ms = @nowMs WHERE id = @id AND status = @from`,
     );
     this.setStatusStmt = db.prepare(
-      'UPDATE recordings SET status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id',
+      'UPDATE recordings SET status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id AND status = @from',
     );
     this.deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
     this.getStmt = db.prepare('SELECT * FROM recordings WHERE id = ?');
@@ -175,27 +152,50 @@ export class RecordingsRepo {
     return this.mustGet(recording.id);
   }
 
-  /** Stores the final length and marks the recording `recorded`; undefined if the id is unknown. */
+  /**
+   * Stores the final length and marks the recording `recorded` (only from `recording`);
+   * undefined if the id is unknown. Throws IllegalTransitionError from any other status.
+   */
   finish(id: string, finished: FinishedRecording): Recording | undefined {
-    const result = this.finishStmt.run({
-      id,
-      endedAtMs: Math.round(finished.endedAtMs),
-      durationMs: Math.round(finished.durationMs),
-      bytes: finished.bytes,
-      status: finished.status ?? 'recorded',
-      nowMs: Math.round(this.nowMs()),
-    });
-    return result.changes === 0 ? undefined : this.mustGet(id);
+    const to = finished.status ?? 'recorded';
+    return this.transition(id, to, (from) =>
+      this.finishStmt.run({
+        id,
+        from,
+        endedAtMs: Math.round(finished.endedAtMs),
+        durationMs: Math.round(finished.durationMs),
+        bytes: finished.bytes,
+        status: to,
+        nowMs: Math.round(this.nowMs()),
+      }).changes,
+    );
   }
 
   markFailed(id: string, error: string): Recording | undefined {
     return this.setStatus(id, 'failed', error);
   }
 
-  /** Changes the status; the error is cleared unless given. Undefined if the id is unknown. */
+  /**
+   * Changes the status; the error is cleared unless given. Undefined if the id is unknown;
+   * IllegalTransitionError (row unchanged) if the domain does not allow the move.
+   */
   setStatus(id: string, status: RecordingStatus, error?: string): Recording | undefined {
-    const result = this.setStatusStmt.run({ id, status, error: error ?? null, nowMs: Math.round(this.nowMs()) });
-    return result.changes === 0 ? undefined : this.mustGet(id);
+    return this.transition(id, status, (from) =>
+      this.setStatusStmt.run({ id, from, status, error: error ?? null, nowMs: Math.round(this.nowMs()) }).changes,
+    );
+  }
+
+  /** The one path of every status change: read, check against the domain's table, write. */
+  private transition(id: string, to: RecordingStatus, write: (from: RecordingStatus) => number): Recording | undefined {
+    // A transaction, so the status checked is the status replaced even with a second connection
+    // (a maintenance script); nested inside a caller's transaction it becomes a savepoint.
+    return this.db.transaction((): Recording | undefined => {
+      const current = this.get(id);
+      if (current === undefined) return undefined;
+      assertTransition(current.status, to, id);
+      if (write(current.status) === 0) throw new Error(`recording ${id} changed during a status update`);
+      return this.mustGet(id);
+    })();
   }
 
   /** Removes the row (a cancelled recording); the caller removes the file. True if it existed. */

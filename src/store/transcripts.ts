@@ -1,34 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { Transcript, TranscriptSegment } from '../domain/transcript.js';
 
-export interface TranscriptSegmentRow {
-  /** Absolute within the recording. */
-  readonly startMs: number;
-  readonly endMs: number;
-  readonly text: string;
-}
-
-/** The finished transcript of one recording (table `transcripts`, migration 3). */
-export interface Transcript {
-  readonly recordingId: string;
-  readonly text: string;
-  readonly segments: TranscriptSegmentRow[];
-  /** Model file name (not the full path: the models folder may move). */
-  readonly model: string;
-  readonly threads: number;
-  /** Largest encoder context used by any window. */
-  readonly audioCtx: number;
-  readonly audioDurationMs: number;
-  /** Engine time summed over the windows. */
-  readonly processingMs: number;
-  /** processingMs / audioDurationMs: below 1 is faster than real time. */
-  readonly realTimeFactor: number;
-  /** Made while the appliance ran a reduced model or settings. */
-  readonly degraded: boolean;
-  /** 'no speech' when the silence gate kept every window from the engine; null otherwise. */
-  readonly noSpeechReason: string | null;
-  readonly windows: number;
-  readonly createdAtMs: number;
-}
 
 interface TranscriptRow {
   recording_id: string;
@@ -46,10 +18,10 @@ interface TranscriptRow {
   created_at_ms: number;
 }
 
-function parseSegments(json: string): TranscriptSegmentRow[] {
+function parseSegments(json: string): TranscriptSegment[] {
   try {
     const value = JSON.parse(json) as unknown;
-    return Array.isArray(value) ? (value as TranscriptSegmentRow[]) : [];
+    return Array.isArray(value) ? (value as TranscriptSegment[]) : [];
   } catch {
     return [];
   }

@@ -11,12 +11,8 @@ import {
   RecordingIdGenerator,
   recordingIdTimeMs,
 } from '../../src/store/ids.js';
-import {
-  InvalidCursorError,
-  RECORDING_STATUSES,
-  RecordingsRepo,
-  type Recording,
-} from '../../src/store/recordings.js';
+import { InvalidCursorError, RecordingsRepo } from '../../src/store/recordings.js';
+import { RECORDING_STATUSES, type Recording } from '../../src/domain/recording.js';
 
 let dir: string;
 let db: Database;

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
 import { RecordingsRepo } from '../../src/store/recordings.js';
-import { TranscriptsRepo, type Transcript } from '../../src/store/transcripts.js';
+import { TranscriptsRepo } from '../../src/store/transcripts.js';
+import { type Transcript } from '../../src/domain/transcript.js';
 
 let dir: string;
 let db: Database;

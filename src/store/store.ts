@@ -1,0 +1,25 @@
+import type { Database } from './db.js';
+import { JobsRepo } from './jobs.js';
+import { RecordingsRepo } from './recordings.js';
+import { TranscriptsRepo } from './transcripts.js';
+
+/**
+ * The repositories over one database, built once by the composer and shared by every part, so
+ * that one RecordingsRepo owns the recordings table (and its status guard) for the process.
+ */
+export interface Store {
+  readonly recordings: RecordingsRepo;
+  readonly jobs: JobsRepo;
+  readonly transcripts: TranscriptsRepo;
+  /** Runs `work` in one SQLite transaction: every write in it lands, or none does. */
+  transaction<T>(work: () => T): T;
+}
+
+export function createStore(db: Database, nowMs: () => number = Date.now): Store {
+  return {
+    recordings: new RecordingsRepo(db, nowMs),
+    jobs: new JobsRepo(db, nowMs),
+    transcripts: new TranscriptsRepo(db),
+    transaction: (work) => db.transaction(work)(),
+  };
+}
