@@ -1,11 +1,10 @@
 import type { AudioSource } from '../hardware/types.js';
 import type { Logger } from '../log.js';
+import { SPEECH_RATE_HZ } from '../domain/transcript.js';
 import { CaptureDsp } from './dsp.js';
 import type { LevelSlot } from './level.js';
 import { PcmRing } from './ring-buffer.js';
 
-/** Output rate of the capture path: what Whisper wants and what recordings store. */
-export const CAPTURE_RATE_HZ = 16_000;
 
 export interface CaptureOptions {
   readonly source: AudioSource;
@@ -34,7 +33,7 @@ export class CapturePipeline {
       maxChunkFrames: options.maxChunkFrames,
       level: options.level,
     });
-    this.ring = new PcmRing(options.ringSeconds * CAPTURE_RATE_HZ);
+    this.ring = new PcmRing(options.ringSeconds * SPEECH_RATE_HZ);
   }
 
   /** Called after each chunk lands in the ring; recorders drain the ring from here. */

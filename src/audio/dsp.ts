@@ -12,8 +12,10 @@
 import { endianness } from 'node:os';
 import { designLowPass } from './fir.js';
 import type { LevelSlot } from './level.js';
+import { SPEECH_RATE_HZ } from '../domain/transcript.js';
 
-export const OUTPUT_RATE_HZ = 16_000;
+/** What Whisper wants and what recordings store (the domain owns the number). */
+export const OUTPUT_RATE_HZ = SPEECH_RATE_HZ;
 
 /** Input rates with an integer decimation factor to 16 kHz. */
 export const SUPPORTED_INPUT_RATES_HZ: readonly number[] = Object.freeze([16_000, 32_000, 48_000, 96_000]);

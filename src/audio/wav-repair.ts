@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { parseWavHeader, RIFF_SIZE_OFFSET, WavFormatError, MAX_WAV_DATA_BYTES, type WavFormat } from './wav.js';
+import { readWavHeader, RIFF_SIZE_OFFSET, WavFormatError, MAX_WAV_DATA_BYTES, type WavFormat } from './wav.js';
 
 export interface WavRepairResult {
   /** True if the header or the file length was changed. */
@@ -24,8 +24,6 @@ export class WavRepairError extends Error {
   }
 }
 
-// Enough for the canonical 44-byte header and for files whose data chunk follows a LIST chunk.
-const HEAD_READ_BYTES = 64 * 1024;
 // File systems may allocate a little beyond the size (block rounding, extent metadata).
 const RESERVATION_SLACK_BYTES = 64 * 1024;
 
@@ -46,11 +44,9 @@ export async function repairWav(path: string): Promise<WavRepairResult> {
   const fh = await open(path, 'r+');
   try {
     const { size: fileBytes, blocks } = await fh.stat();
-    const head = Buffer.alloc(Math.min(HEAD_READ_BYTES, fileBytes));
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
     let parsed;
     try {
-      parsed = parseWavHeader(head.subarray(0, bytesRead));
+      parsed = await readWavHeader(fh, fileBytes);
     } catch (error) {
       if (error instanceof WavFormatError) {
         throw new WavRepairError(path, `cannot repair: ${error.message} (file is ${fileBytes} bytes)`);

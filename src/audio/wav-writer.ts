@@ -113,7 +113,7 @@ export class WavWriter {
     this.writeBatchBytes = Math.min(stagingBytes, roundDown(options.writeBatchBytes ?? 8192));
     this.reserveAheadBytes = options.reserveAheadBytes ?? 1024 * 1024;
     this.reserver = options.reserver ?? new FallocateReserver();
-    this.log = options.logger.child({ module: 'wav-writer', path: options.path });
+    this.log = options.logger.child({ path: options.path });
     // One ArrayBuffer seen as bytes (for writes) and as samples (for appends without conversion).
     const ringMemory = new ArrayBuffer(stagingBytes);
     this.ring = Buffer.from(ringMemory);

@@ -1,9 +1,14 @@
 /**
- * RIFF/WAVE headers for PCM. We write the canonical 44-byte form (RIFF, fmt , data), which every
- * player accepts and which puts the two size fields at fixed offsets, so the writer and the crash
- * repair can patch them in place. The parser accepts what other tools write too (LIST/fact/
- * JUNK chunks before the data, WAVE_FORMAT_EXTENSIBLE), because SCOUT_SIM_AUDIO may come from sox.
+ * The one WAV module: header writing, header parsing, decoding a whole file and reading a PCM
+ * range of a file that may still be growing.
+ *
+ * We write the canonical 44-byte form (RIFF, fmt , data), which every player accepts and which
+ * puts the two size fields at fixed offsets, so the writer and the crash repair can patch them in
+ * place. The parser accepts what other tools write too (LIST/fact/JUNK chunks before the data,
+ * WAVE_FORMAT_EXTENSIBLE), because SCOUT_SIM_AUDIO may come from sox or espeak-ng.
  */
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import type { PcmFormat } from '../hardware/types.js';
 
 export const WAV_HEADER_BYTES = 44;
 /** Offsets of the fields the writer patches while recording. */
@@ -67,6 +72,15 @@ export function writeWavHeader(target: Buffer, fields: WavHeaderFields, offset =
   target.write('data', offset + 36, 'latin1');
   target.writeUInt32LE(dataBytes, offset + CANONICAL_DATA_SIZE_OFFSET);
   return target;
+}
+
+/** A canonical 44-byte-header PCM WAV around 16-bit mono samples (a clip for the engine, a test file). */
+export function encodeWav(pcm: Int16Array, sampleRateHz: number): Buffer {
+  const dataBytes = pcm.length * 2;
+  const wav = Buffer.alloc(WAV_HEADER_BYTES + dataBytes);
+  writeWavHeader(wav, { sampleRateHz, channels: 1, dataBytes });
+  Buffer.from(pcm.buffer, pcm.byteOffset, dataBytes).copy(wav, WAV_HEADER_BYTES);
+  return wav;
 }
 
 export interface WavFormat {
@@ -146,4 +160,100 @@ export function parseWavHeader(buf: Buffer): ParsedWavHeader {
   throw new WavFormatError(
     format === undefined ? `no fmt chunk in the first ${buf.length} bytes` : `no data chunk in the first ${buf.length} bytes`,
   );
+}
+
+/**
+ * Enough of a file's head for the canonical header and for files whose data chunk follows a
+ * LIST chunk (sox and espeak-ng metadata).
+ */
+export const WAV_HEAD_PROBE_BYTES = 64 * 1024;
+
+/** Reads and parses the header of an open file; `fileBytes` is its current size. */
+export async function readWavHeader(file: FileHandle, fileBytes: number): Promise<ParsedWavHeader> {
+  const head = Buffer.alloc(Math.min(WAV_HEAD_PROBE_BYTES, fileBytes));
+  const { bytesRead } = await file.read(head, 0, head.length, 0);
+  return parseWavHeader(head.subarray(0, bytesRead));
+}
+
+/** Throws WavFormatError unless the format is signed 16-bit integer PCM. */
+function requirePcm16(format: WavFormat): void {
+  if (format.effectiveFormat !== WAVE_FORMAT_PCM) {
+    throw new WavFormatError(`unsupported WAV encoding (format tag 0x${format.effectiveFormat.toString(16)}); only PCM S16 is supported`);
+  }
+  if (format.bitsPerSample !== 16) {
+    throw new WavFormatError(`unsupported WAV sample size ${format.bitsPerSample} bits; only PCM S16 is supported`);
+  }
+  if (format.blockAlign !== 2 * format.channels) {
+    throw new WavFormatError(`WAV block of ${format.blockAlign} bytes does not fit ${format.channels} channel(s) of 16 bits`);
+  }
+}
+
+/** A decoded PCM S16 WAV: its format and the interleaved samples (`channels` per frame). */
+export interface DecodedWav {
+  readonly format: PcmFormat;
+  readonly samples: Int16Array;
+}
+
+/**
+ * Decodes a whole PCM S16 WAV held in memory. A data size of 0 or one past the end of the bytes
+ * (a file still being written, or left by a crash) means the data runs to the end; a partial
+ * last frame is dropped.
+ */
+export function decodeWav(bytes: Buffer): DecodedWav {
+  const header = parseWavHeader(bytes);
+  const { format, dataOffset, declaredDataBytes } = header;
+  requirePcm16(format);
+  const available = Math.max(0, bytes.length - dataOffset);
+  const size = declaredDataBytes === 0 || declaredDataBytes > available ? available : declaredDataBytes;
+  const usable = size - (size % format.blockAlign);
+  // A copy: the bytes may sit at an odd offset, and the caller may keep the samples longer than the file buffer.
+  const samples = new Int16Array(usable / 2);
+  for (let i = 0; i < samples.length; i++) samples[i] = bytes.readInt16LE(dataOffset + 2 * i);
+  return { format: { sampleRateHz: format.sampleRateHz, channels: format.channels }, samples };
+}
+
+/** Reads and decodes a PCM S16 WAV file; errors name the file. */
+export async function readWavFile(path: string): Promise<DecodedWav> {
+  const bytes = await readFile(path);
+  try {
+    return decodeWav(bytes);
+  } catch (error) {
+    if (error instanceof WavFormatError) throw new WavFormatError(`${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Frames [from, to) of a WAV's data, and how many frames the file holds now. */
+export interface PcmRange {
+  readonly format: PcmFormat;
+  /** Interleaved samples of the frames read: fewer than asked when the file does not hold them (yet). */
+  readonly pcm: Int16Array;
+  /** Frames of data in the file now. */
+  readonly availableFrames: number;
+}
+
+/**
+ * Reads frames [startFrame, endFrame) of a PCM S16 WAV file that may still be growing. The file
+ * size, not the header, says how much is there: the writer rewrites the header once per flush,
+ * so it lags the data while recording (its space reservation uses --keep-size, so the size is
+ * exactly what was written).
+ */
+export async function readPcmRange(path: string, startFrame: number, endFrame: number): Promise<PcmRange> {
+  const file = await open(path, 'r');
+  try {
+    const { size: fileBytes } = await file.stat();
+    const header = await readWavHeader(file, fileBytes);
+    const { format, dataOffset } = header;
+    requirePcm16(format);
+    const availableFrames = Math.max(0, Math.floor((fileBytes - dataOffset) / format.blockAlign));
+    const from = Math.max(0, Math.min(startFrame, availableFrames));
+    const to = Math.max(from, Math.min(endFrame, availableFrames));
+    const bytes = Buffer.alloc((to - from) * format.blockAlign);
+    if (bytes.length > 0) await file.read(bytes, 0, bytes.length, dataOffset + from * format.blockAlign);
+    // Buffer.alloc never takes from the shared pool: the bytes start at offset 0, so the view is aligned.
+    const pcm = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+    return { format: { sampleRateHz: format.sampleRateHz, channels: format.channels }, pcm, availableFrames };
+  } finally {
+    await file.close();
+  }
 }

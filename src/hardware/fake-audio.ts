@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import { Backoff } from '../util/backoff.js';
 import type { AudioSource, AudioSourceEvent, AudioSourceState, AudioSourceStatus, PcmFormat } from './types.js';
 import { SourceListeners } from './source-listeners.js';
-import { readWav } from './wav-read.js';
 
 export interface FakeAudioSourceOptions {
   readonly format: PcmFormat;
@@ -11,7 +10,11 @@ export interface FakeAudioSourceOptions {
    * the source only emits what `push()` gives it.
    */
   readonly chunkMs?: number;
-  /** Interleaved S16 samples the paced mic plays; silence when absent or when a non-looping clip has ended. */
+  /**
+   * Interleaved S16 samples in `format` that the paced mic plays; silence when absent or when a
+   * non-looping clip has ended. Decoded PCM, not a file: reading WAVs is the audio layer's job
+   * (the simulator decodes its clip with audio/wav.ts and passes the samples here).
+   */
   readonly clip?: Int16Array;
   /** Play the clip again from the start when it ends. Default false. */
   readonly loop?: boolean;
@@ -63,15 +66,6 @@ export class FakeAudioSource implements AudioSource {
     this.frameBytes = 2 * options.format.channels;
     this.now = options.now ?? Date.now;
     this.backoff = new Backoff(options.restart ?? { initialMs: 50, maxMs: 1000 });
-  }
-
-  /** A paced fake mic that plays a PCM S16 WAV file (the simulator's `SCOUT_SIM_AUDIO`). */
-  static async fromWavFile(
-    path: string,
-    options: Omit<FakeAudioSourceOptions, 'format' | 'clip'> & { readonly chunkMs: number },
-  ): Promise<FakeAudioSource> {
-    const wav = await readWav(path);
-    return new FakeAudioSource({ ...options, format: wav.format, clip: wav.samples });
   }
 
   onFrames(listener: (pcm: Buffer) => void): void {

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CapturePipeline, CAPTURE_RATE_HZ } from '../../src/audio/capture.js';
+import { CapturePipeline } from '../../src/audio/capture.js';
+import { SPEECH_RATE_HZ } from '../../src/domain/transcript.js';
 import { LevelSlot } from '../../src/audio/level.js';
 import { Recorder } from '../../src/audio/recorder.js';
 import { parseWavHeader } from '../../src/audio/wav.js';
@@ -46,10 +47,10 @@ describe('capture path on a real ALSA device', () => {
       logger: silentLogger(),
     });
     const capture = new CapturePipeline({ source, ringSeconds: 30, maxChunkFrames: 16_384, level: new LevelSlot(), logger: silentLogger() });
-    const recorder = new Recorder({ ring: capture.ring, sampleRateHz: CAPTURE_RATE_HZ, recordingsDir: dir, preRollMs: 0, flushIntervalMs: 1000, logger: silentLogger() });
+    const recorder = new Recorder({ ring: capture.ring, sampleRateHz: SPEECH_RATE_HZ, recordingsDir: dir, preRollMs: 0, flushIntervalMs: 1000, logger: silentLogger() });
     recorder.begin('take');
     await recorder.open();
-    const expectedSamples = durationS * CAPTURE_RATE_HZ;
+    const expectedSamples = durationS * SPEECH_RATE_HZ;
     const allIn = new Promise<void>((resolve) => {
       capture.onChunk((written) => {
         recorder.onCaptureChunk();

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { readWavFile } from '../../src/audio/wav.js';
 import { FakeAudioSource } from '../../src/hardware/fake-audio.js';
 import type { AudioSourceEvent, PcmFormat } from '../../src/hardware/types.js';
-import { parseWav, readWav } from '../../src/hardware/wav-read.js';
 import { describeAudioSourceContract, waitFor } from '../contract/audio-source.contract.js';
 import { makeSpeechWav, makeTonePcm } from '../helpers/fake-alsa.js';
 
@@ -15,25 +15,6 @@ const STEREO_48K: PcmFormat = { sampleRateHz: 48_000, channels: 2 };
 
 function sleepMs(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A minimal PCM WAV header in front of `pcm`. */
-function wavBytes(format: PcmFormat, pcm: Buffer, bitsPerSample = 16, formatTag = 1): Buffer {
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'latin1');
-  header.writeUInt32LE(36 + pcm.length, 4);
-  header.write('WAVE', 8, 'latin1');
-  header.write('fmt ', 12, 'latin1');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(formatTag, 20);
-  header.writeUInt16LE(format.channels, 22);
-  header.writeUInt32LE(format.sampleRateHz, 24);
-  header.writeUInt32LE((format.sampleRateHz * format.channels * bitsPerSample) / 8, 28);
-  header.writeUInt16LE((format.channels * bitsPerSample) / 8, 32);
-  header.writeUInt16LE(bitsPerSample, 34);
-  header.write('data', 36, 'latin1');
-  header.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([header, pcm]);
 }
 
 describeAudioSourceContract('FakeAudioSource (paced)', () =>
@@ -168,11 +149,11 @@ describe('FakeAudioSource', () => {
     const dir = await mkdtemp(join(tmpdir(), 'scout-fake-audio-'));
     try {
       const path = await makeSpeechWav('Scout is listening.', { rateHz: 48_000, channels: 2, dir });
-      const wav = await readWav(path);
+      const wav = await readWavFile(path);
       expect(wav.format).toEqual(STEREO_48K);
       const { stdout } = await execFileAsync('soxi', ['-s', path]);
       expect(wav.samples.length).toBe(Number(stdout.trim()) * 2);
-      const source = await FakeAudioSource.fromWavFile(path, { chunkMs: 20, loop: false });
+      const source = new FakeAudioSource({ format: wav.format, clip: wav.samples, chunkMs: 20, loop: false });
       expect(source.format).toEqual(STEREO_48K);
       const got: number[] = [];
       source.onFrames((pcm) => {
@@ -184,37 +165,6 @@ describe('FakeAudioSource', () => {
       expect(got).toEqual(Array.from(wav.samples.subarray(0, 4800)));
       // espeak-ng's leading silence is shorter than this window, so the comparison covers speech.
       expect(got.some((value) => Math.abs(value) > 100)).toBe(true);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('readWav', () => {
-  it('reads PCM S16, walking past extra chunks, and takes data to the end when the size is unset', () => {
-    const pcm = Buffer.from([1, 0, 2, 0, 3, 0, 4, 0]);
-    const plain = parseWav(wavBytes({ sampleRateHz: 16_000, channels: 1 }, pcm));
-    expect(plain.format).toEqual({ sampleRateHz: 16_000, channels: 1 });
-    expect(Array.from(plain.samples)).toEqual([1, 2, 3, 4]);
-    // A LIST chunk of odd length (padded) before data, and a data size of 0 as a crashed writer leaves.
-    const withList = wavBytes({ sampleRateHz: 16_000, channels: 2 }, pcm);
-    const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([3, 0, 0, 0, 65, 66, 67, 0])]);
-    const bytes = Buffer.concat([withList.subarray(0, 36), list, withList.subarray(36)]);
-    bytes.writeUInt32LE(0, 36 + list.length + 4);
-    const parsed = parseWav(bytes);
-    expect(parsed.format.channels).toBe(2);
-    expect(Array.from(parsed.samples)).toEqual([1, 2, 3, 4]);
-  });
-
-  it('rejects what it cannot play with a clear message naming the file', async () => {
-    expect(() => parseWav(Buffer.from('not a wav at all'))).toThrow(/not a RIFF\/WAVE file/);
-    expect(() => parseWav(wavBytes(STEREO_48K, Buffer.alloc(8), 24))).toThrow(/only PCM S16/);
-    expect(() => parseWav(wavBytes(STEREO_48K, Buffer.alloc(8), 32, 3))).toThrow(/format tag 0x3/);
-    const dir = await mkdtemp(join(tmpdir(), 'scout-wav-'));
-    try {
-      const path = join(dir, 'float.wav');
-      await writeFile(path, wavBytes(STEREO_48K, Buffer.alloc(8), 32, 3));
-      await expect(readWav(path)).rejects.toThrow(`${path}: unsupported WAV encoding`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

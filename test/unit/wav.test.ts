@@ -1,10 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  decodeWav,
   parseWavHeader,
+  readPcmRange,
+  readWavFile,
   WAV_HEADER_BYTES,
   WAVE_FORMAT_EXTENSIBLE,
   WAVE_FORMAT_PCM,
@@ -32,6 +35,29 @@ function soxStat(path: string): string {
   const result = spawnSync('sox', [path, '-n', 'stat'], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`sox failed: ${result.stderr}`);
   return result.stderr;
+}
+
+/** A minimal WAV header (any tag and sample size) in front of `pcm`. */
+function wavBytes(format: { sampleRateHz: number; channels: number }, pcm: Buffer, bitsPerSample = 16, formatTag = 1): Buffer {
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + pcm.length, 4);
+  header.write('WAVE', 8, 'latin1');
+  header.write('fmt ', 12, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(formatTag, 20);
+  header.writeUInt16LE(format.channels, 22);
+  header.writeUInt32LE(format.sampleRateHz, 24);
+  header.writeUInt32LE((format.sampleRateHz * format.channels * bitsPerSample) / 8, 28);
+  header.writeUInt16LE((format.channels * bitsPerSample) / 8, 32);
+  header.writeUInt16LE(bitsPerSample, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([header, pcm]);
+}
+
+function s16(values: number[]): Buffer {
+  return Buffer.from(new Int16Array(values).buffer);
 }
 
 function chunk(id: string, body: Buffer): Buffer {
@@ -154,5 +180,81 @@ describe('parseWavHeader', () => {
     const zeroRate = Buffer.from(good);
     zeroRate.writeUInt32LE(0, 24);
     expect(() => parseWavHeader(zeroRate)).toThrow(/0 Hz/);
+  });
+});
+
+describe('decodeWav and readWavFile', () => {
+  it('reads PCM S16, walking past extra chunks, and takes data to the end when the size is unset', () => {
+    const pcm = s16([1, 2, 3, 4]);
+    const plain = decodeWav(wavBytes({ sampleRateHz: 16_000, channels: 1 }, pcm));
+    expect(plain.format).toEqual({ sampleRateHz: 16_000, channels: 1 });
+    expect(Array.from(plain.samples)).toEqual([1, 2, 3, 4]);
+    // A LIST chunk of odd length (padded) before data, and a data size of 0 as a crashed writer leaves.
+    const withList = wavBytes({ sampleRateHz: 16_000, channels: 2 }, pcm);
+    const list = chunk('LIST', Buffer.from('ABC', 'latin1'));
+    const bytes = Buffer.concat([withList.subarray(0, 36), list, withList.subarray(36)]);
+    bytes.writeUInt32LE(0, 36 + list.length + 4);
+    const parsed = decodeWav(bytes);
+    expect(parsed.format.channels).toBe(2);
+    expect(Array.from(parsed.samples)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('drops a partial last frame and ignores bytes past a declared data size', () => {
+    const stereo = wavBytes({ sampleRateHz: 8000, channels: 2 }, s16([1, 2, 3]));
+    expect(Array.from(decodeWav(stereo).samples)).toEqual([1, 2]);
+    const trailing = Buffer.concat([wavBytes({ sampleRateHz: 8000, channels: 1 }, s16([5, 6])), chunk('LIST', Buffer.from('meta'))]);
+    expect(Array.from(decodeWav(trailing).samples)).toEqual([5, 6]);
+  });
+
+  it('rejects what it cannot play with a clear message naming the file', () => {
+    const stereo = { sampleRateHz: 48_000, channels: 2 };
+    expect(() => decodeWav(Buffer.from('not a wav at all'))).toThrow(/not a RIFF file/);
+    expect(() => decodeWav(wavBytes(stereo, Buffer.alloc(8), 24))).toThrow(/only PCM S16/);
+    expect(() => decodeWav(wavBytes(stereo, Buffer.alloc(8), 32, 3))).toThrow(/format tag 0x3/);
+    const path = join(dir, 'float.wav');
+    writeFileSync(path, wavBytes(stereo, Buffer.alloc(8), 32, 3));
+    return expect(readWavFile(path)).rejects.toThrow(`${path}: unsupported WAV encoding`);
+  });
+});
+
+describe('readPcmRange', () => {
+  it('reads a frame range, fewer frames at the end, none past it', async () => {
+    const path = join(dir, 'range.wav');
+    writeFileSync(path, wavBytes({ sampleRateHz: 16_000, channels: 1 }, s16([10, 11, 12, 13, 14])));
+    const middle = await readPcmRange(path, 1, 3);
+    expect(middle.format).toEqual({ sampleRateHz: 16_000, channels: 1 });
+    expect(Array.from(middle.pcm)).toEqual([11, 12]);
+    expect(middle.availableFrames).toBe(5);
+    expect(Array.from((await readPcmRange(path, 3, 100)).pcm)).toEqual([13, 14]);
+    expect((await readPcmRange(path, 7, 9)).pcm).toHaveLength(0);
+  });
+
+  it('goes by the file size, not the header, while the file grows (the header lags by one flush)', async () => {
+    const path = join(dir, 'growing.wav');
+    // The header still says 0 bytes of data, as WavWriter's is before its first flush.
+    writeFileSync(path, writeWavHeader(Buffer.alloc(WAV_HEADER_BYTES), { sampleRateHz: 16_000, channels: 1, dataBytes: 0 }));
+    expect((await readPcmRange(path, 0, 4)).availableFrames).toBe(0);
+    appendFileSync(path, s16([1, 2, 3]));
+    // An odd trailing byte (a write in progress) is not a frame.
+    appendFileSync(path, Buffer.from([7]));
+    const range = await readPcmRange(path, 0, 4);
+    expect(range.availableFrames).toBe(3);
+    expect(Array.from(range.pcm)).toEqual([1, 2, 3]);
+  });
+
+  it('reads interleaved frames of a stereo file after a LIST chunk', async () => {
+    const path = join(dir, 'stereo-range.wav');
+    const plain = wavBytes({ sampleRateHz: 48_000, channels: 2 }, s16([1, -1, 2, -2, 3, -3]));
+    writeFileSync(path, Buffer.concat([plain.subarray(0, 36), chunk('LIST', Buffer.alloc(5000)), plain.subarray(36)]));
+    const range = await readPcmRange(path, 1, 3);
+    expect(range.format).toEqual({ sampleRateHz: 48_000, channels: 2 });
+    expect(Array.from(range.pcm)).toEqual([2, -2, 3, -3]);
+    expect(range.availableFrames).toBe(3);
+  });
+
+  it('refuses files that are not PCM S16', async () => {
+    const path = join(dir, 'float-range.wav');
+    writeFileSync(path, wavBytes({ sampleRateHz: 16_000, channels: 1 }, Buffer.alloc(8), 32, 3));
+    await expect(readPcmRange(path, 0, 1)).rejects.toThrow(WavFormatError);
   });
 });
