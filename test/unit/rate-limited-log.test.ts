@@ -1,6 +1,6 @@
 import { captureLogger } from '../helpers/log-capture.js';
 import { describe, expect, it } from 'vitest';
-import { RateLimitedLog } from '../../src/ops/rate-limited-log.js';
+import { RateLimitedLog } from '../../src/util/rate-limited-log.js';
 
 const flushed = (): Promise<void> => new Promise((r) => setImmediate(r));
 

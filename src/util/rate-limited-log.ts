@@ -1,15 +1,6 @@
 import type { Logger } from '../log.js';
 
-/**
- * Logs repeated errors without flooding journald. An unplugged mic can fail every few
- * milliseconds; a line each time filled SD cards on other devices.
- *
- * Per key: the first occurrence is logged at once; later ones within `intervalMs` of the last
- * logged line are only counted; the first occurrence after the interval is logged with
- * `suppressed: <count>` (how many were dropped since the previous line). `flush()` writes a
- * summary for every key with dropped lines (call it on stop). No timers: nothing runs while
- * nothing fails.
- */
+/** The pino levels a rate-limited line may be logged at. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 export interface RateLimitedLogOptions {
@@ -28,6 +19,16 @@ interface KeyState {
   msg: string;
 }
 
+/**
+ * Logs repeated errors without flooding journald. An unplugged mic can fail every few
+ * milliseconds; a line each time filled SD cards on other devices.
+ *
+ * Per key: the first occurrence is logged at once; later ones within `intervalMs` of the last
+ * logged line are only counted; the first occurrence after the interval is logged with
+ * `suppressed: <count>` (how many were dropped since the previous line). `flush()` writes a
+ * summary for every key with dropped lines (call it on stop). No timers: nothing runs while
+ * nothing fails.
+ */
 export class RateLimitedLog {
   private readonly keys = new Map<string, KeyState>();
 
