@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
 import type { Logger } from '../log.js';
-import { Backoff } from '../util/backoff.js';
+import { ChildSupervisor, type ChildExit, type SupervisorEvent } from '../util/child-supervisor.js';
 import { SourceListeners } from './source-listeners.js';
 import type { AudioSource, AudioSourceEvent, AudioSourceState, AudioSourceStatus, PcmFormat } from './types.js';
 
@@ -61,71 +59,17 @@ export function parseArecordStderrLine(line: string): ArecordStderrLine {
 
 /** How many stderr lines `lastError` may quote. */
 const STDERR_TAIL_LINES = 5;
-/** A stderr line longer than this is cut; arecord's lines are short, a flood of garbage is not. */
-const STDERR_MAX_LINE_CHARS = 500;
-/** Distinct stderr lines tracked for rate limiting; past this the table is cleared. */
-const RATE_LIMIT_MAX_KEYS = 64;
-
-/**
- * Logs the first occurrence of a stderr line, then at most one summary per `windowMs` per
- * kind of line. An SD card once filled with ALSA overrun spam; this is the guard.
- */
-export class RateLimitedLines {
-  private readonly seen = new Map<string, { lastLoggedAtMs: number; suppressed: number }>();
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly windowMs: number,
-    private readonly now: () => number,
-  ) {}
-
-  /** Returns true when this occurrence was logged. */
-  log(line: string): boolean {
-    // Numbers vary between repeats ("at least 12.3 ms"); they do not make a line new.
-    const key = line.replace(/\d+(?:\.\d+)?/g, '#');
-    const nowMs = this.now();
-    const entry = this.seen.get(key);
-    if (entry === undefined) {
-      if (this.seen.size >= RATE_LIMIT_MAX_KEYS) this.seen.clear();
-      this.seen.set(key, { lastLoggedAtMs: nowMs, suppressed: 0 });
-      this.logger.warn({ stderr: line }, 'arecord stderr');
-      return true;
-    }
-    if (nowMs - entry.lastLoggedAtMs >= this.windowMs) {
-      this.logger.warn({ stderr: line, repeated: entry.suppressed + 1, windowMs: this.windowMs }, 'arecord stderr (repeated)');
-      entry.lastLoggedAtMs = nowMs;
-      entry.suppressed = 0;
-      return true;
-    }
-    entry.suppressed += 1;
-    return false;
-  }
-}
-
-/** Why a run of arecord ended; decides the log level and the restart reason. */
-type RunEnd =
-  | { readonly kind: 'exit'; readonly code: number | null; readonly signal: NodeJS.Signals | null }
-  | { readonly kind: 'spawn-error'; readonly message: string }
-  | { readonly kind: 'stall' };
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly startedAtMs: number;
-  /** Resolves when the child has exited and its pipes have closed (or it never started). */
-  readonly closed: Promise<void>;
-  ended: boolean;
-  framesSeen: boolean;
-  stallKill: boolean;
-  killTimer: NodeJS.Timeout | null;
-}
+/** One log line per kind of stderr line per window: an SD card once filled with ALSA overrun spam. */
+const STDERR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * Microphone capture through a supervised `arecord -t raw` child.
  *
  * arecord is chosen over a native addon because it reports overruns on stderr, exits cleanly
- * when the USB mic is unplugged, and runs as its own process at its own priority. This class
- * restarts it with backoff whenever it exits or cannot be spawned, kills it when it stalls,
- * and hands listeners whole frames only.
+ * when the USB mic is unplugged, and runs as its own process at its own priority. The
+ * supervisor restarts it with backoff whenever it exits or cannot be spawned, and the kernel
+ * kills it if Scout dies (parent-death signal), so a crash never leaves the mic held open. This
+ * class kills it when it stalls, counts overruns, and hands listeners whole frames only.
  */
 export class ArecordSource implements AudioSource {
   readonly format: PcmFormat;
@@ -134,38 +78,49 @@ export class ArecordSource implements AudioSource {
   private readonly carry: Buffer;
   private carryBytes = 0;
   private readonly listeners: SourceListeners;
-  private readonly backoff: Backoff;
+  private readonly supervisor: ChildSupervisor;
   private readonly now: () => number;
-  private readonly stderrLog: RateLimitedLines;
-  private readonly stderrTail: string[] = [];
-  private stderrPartial = '';
 
   private state: AudioSourceState = 'stopped';
-  private restarts = 0;
   private overruns = 0;
   private lastFrameAtMs: number | null = null;
-  private lastError: string | null = null;
-  private run: Run | null = null;
-  private everStarted = false;
-  private restartTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  /** A run is up and not yet being killed for a stall; the stall watch looks at nothing else. */
+  private runLive = false;
+  private framesSeen = false;
   /** Last time the current run showed life (spawned or delivered frames). */
   private lastActivityAtMs = 0;
-  private reniceFailureLogged = false;
 
   constructor(private readonly options: ArecordSourceOptions) {
     this.format = options.format;
     this.frameBytes = 2 * options.format.channels;
     this.carry = Buffer.alloc(this.frameBytes);
     this.now = options.now ?? Date.now;
-    this.backoff = new Backoff({
-      initialMs: options.restart.initialMs,
-      maxMs: options.restart.maxMs,
-      healthyAfterMs: options.restart.healthyAfterMs ?? 10_000,
-      ...(options.restart.random ? { random: options.restart.random } : {}),
-    });
-    this.stderrLog = new RateLimitedLines(options.logger, 30_000, this.now);
     this.listeners = new SourceListeners((error, what) => options.logger.error({ err: error }, `audio ${what} listener threw`));
+    const path = options.arecordPath ?? 'arecord';
+    this.supervisor = new ChildSupervisor({
+      name: 'arecord',
+      logger: options.logger,
+      // The child runs with LC_ALL=C so the xrun text we parse is not translated.
+      prepare: () => ({ command: path, args: this.arecordArgs(), env: { ...(options.env ?? process.env), LC_ALL: 'C' } }),
+      restart: {
+        initialMs: options.restart.initialMs,
+        maxMs: options.restart.maxMs,
+        healthyAfterMs: options.restart.healthyAfterMs ?? 10_000,
+        ...(options.restart.random ? { random: options.restart.random } : {}),
+      },
+      graceMs: options.killGraceMs ?? 1000,
+      // Absolute, not relative: capture must outrank the transcriber, not just trail Scout.
+      ...(options.niceness === undefined ? {} : { nice: { absolute: options.niceness } }),
+      onStdout: (chunk) => this.onData(chunk),
+      onStderrLine: (line) => this.onStderrLine(line),
+      stderrTailLines: STDERR_TAIL_LINES,
+      stderrLog: { level: 'warn', intervalMs: STDERR_LOG_INTERVAL_MS },
+      describeExit: describeArecordExit,
+      describeSpawnError: (command, error) => `cannot run ${command}: ${error.message}${error.code === 'ENOENT' ? ' (is alsa-utils installed?)' : ''}`,
+      onEvent: (event) => this.onChildEvent(event),
+      now: this.now,
+    });
   }
 
   onFrames(listener: (pcm: Buffer) => void): void {
@@ -179,16 +134,16 @@ export class ArecordSource implements AudioSource {
   status(): AudioSourceStatus {
     return {
       state: this.state,
-      restarts: this.restarts,
+      restarts: this.supervisor.restarts,
       overruns: this.overruns,
       lastFrameAtMs: this.lastFrameAtMs,
-      lastError: this.lastError,
+      lastError: this.supervisor.lastError,
     };
   }
 
   /** The pid of the running arecord, for diagnostics and tests; null between runs. */
   get childPid(): number | null {
-    return this.run?.child.pid ?? null;
+    return this.supervisor.pid;
   }
 
   /** The arguments arecord is started with. */
@@ -214,117 +169,71 @@ export class ArecordSource implements AudioSource {
   /** Starts capture. Resolves once arecord is spawned or has failed to (then it is retried); never rejects for device faults. */
   async start(): Promise<void> {
     if (this.state !== 'stopped') return;
-    // A start() right after stop() waits for the old child, so two never capture at once.
-    if (this.run !== null) await this.run.closed;
-    if (this.state !== 'stopped' || this.run !== null) return;
-    this.backoff.reset();
     this.setState('starting');
     this.startStallWatch();
-    await this.spawnRun();
+    // Waits for a child left by a stop() still in progress, so two never capture at once.
+    await this.supervisor.start();
   }
 
   /** Kills arecord and waits for it to exit; cancels a pending restart. Safe to call twice and before start(). */
   async stop(): Promise<void> {
-    if (this.state === 'stopped') {
-      // A second stop() while the first is still waiting must wait too.
-      if (this.run !== null) await this.run.closed;
-      return;
+    if (this.state !== 'stopped') {
+      this.setState('stopped', 'stop requested');
+      if (this.stallTimer !== null) clearInterval(this.stallTimer);
+      this.stallTimer = null;
+      this.runLive = false;
     }
-    this.setState('stopped', 'stop requested');
-    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
-    if (this.stallTimer !== null) clearInterval(this.stallTimer);
-    this.stallTimer = null;
-    const run = this.run;
-    if (run !== null) {
-      this.kill(run);
-      await run.closed;
-    }
-    if (this.run === run) this.run = null;
+    await this.supervisor.stop();
     this.carryBytes = 0;
   }
 
-  private async spawnRun(): Promise<void> {
-    if (this.state === 'stopped') return;
-    if (this.everStarted) this.restarts += 1;
-    this.everStarted = true;
-    this.carryBytes = 0;
-    this.stderrPartial = '';
-    // lastError quotes this run's stderr, not an earlier run's.
-    this.stderrTail.length = 0;
-    const path = this.options.arecordPath ?? 'arecord';
-    const env = { ...(this.options.env ?? process.env), LC_ALL: 'C' };
-    let child: ChildProcess;
-    try {
-      child = spawn(path, this.arecordArgs(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      // spawn() throws synchronously for some invalid arguments (EINVAL, bad env); same handling as ENOENT.
-      this.runEnded(null, { kind: 'spawn-error', message: `cannot run ${path}: ${errorMessage(error)}` });
-      return;
+  private onChildEvent(event: SupervisorEvent): void {
+    switch (event.kind) {
+      case 'spawned':
+        this.carryBytes = 0;
+        this.framesSeen = false;
+        this.lastActivityAtMs = this.now();
+        this.runLive = this.state !== 'stopped';
+        break;
+      case 'ready':
+        // arecord has no readiness probe: frames arriving is what moves the state to running.
+        break;
+      case 'ended':
+        this.runLive = false;
+        if (event.restart === null || this.state === 'stopped') break;
+        this.onRunEnded(event.end);
+        break;
     }
-    let resolveClosed: () => void = () => undefined;
-    const closed = new Promise<void>((resolve) => {
-      resolveClosed = resolve;
-    });
-    const run: Run = { child, startedAtMs: this.now(), closed, ended: false, framesSeen: false, stallKill: false, killTimer: null };
-    this.run = run;
-    this.lastActivityAtMs = this.now();
-
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (this.run === run && this.state !== 'stopped') this.onData(chunk);
-    });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => {
-      if (this.run === run) this.onStderr(text);
-    });
-    // Pipe errors (EPIPE, EIO) end the run through 'close'; they must not become uncaught.
-    child.stdout?.on('error', (error) => this.options.logger.debug({ err: error }, 'arecord stdout error'));
-    child.stderr?.on('error', (error) => this.options.logger.debug({ err: error }, 'arecord stderr error'));
-
-    const spawned = new Promise<void>((resolve) => {
-      child.once('spawn', () => {
-        this.applyNiceness(child);
-        resolve();
-      });
-      // on, not once: a second 'error' without a listener would be thrown into the event loop.
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        resolve();
-        if (child.pid === undefined) {
-          const hint = error.code === 'ENOENT' ? ' (is alsa-utils installed?)' : '';
-          this.runEnded(run, { kind: 'spawn-error', message: `cannot run ${path}: ${error.message}${hint}` });
-          resolveClosed();
-        } else {
-          // A kill() that failed, for instance: the process is still ours and 'close' will follow.
-          this.options.logger.warn({ err: error }, 'arecord process error');
-        }
-      });
-    });
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      if (run.killTimer !== null) clearTimeout(run.killTimer);
-      this.flushStderrPartial(run);
-      this.runEnded(run, run.stallKill ? { kind: 'stall' } : { kind: 'exit', code, signal });
-      resolveClosed();
-    });
-    await spawned;
   }
 
-  private applyNiceness(child: ChildProcess): void {
-    const niceness = this.options.niceness;
-    if (niceness === undefined || child.pid === undefined) return;
-    try {
-      setPriority(child.pid, niceness);
-    } catch (error) {
-      if (!this.reniceFailureLogged) {
-        this.reniceFailureLogged = true;
-        this.options.logger.warn({ err: error, niceness }, 'cannot raise arecord priority; capturing at normal priority');
-      }
+  private onRunEnded(end: Extract<SupervisorEvent, { kind: 'ended' }>['end']): void {
+    const lastError = this.supervisor.lastError;
+    switch (end.kind) {
+      case 'exit':
+        // A clean exit only happens when a duration bound was reached: not an error.
+        if (end.code !== 0 || end.signal !== null) this.emit({ kind: 'error', message: lastError ?? 'arecord exited' });
+        this.setState('restarting', 'exited');
+        break;
+      case 'spawn-error':
+        this.emit({ kind: 'error', message: lastError ?? 'cannot run arecord' });
+        this.setState('restarting', 'spawn-error');
+        break;
+      case 'failed':
+      case 'not-ready':
+        // The error event went out when the stall was found.
+        this.setState('restarting', 'stall');
+        break;
+      case 'planned':
+        this.setState('restarting', end.reason);
+        break;
     }
   }
 
   private onData(chunk: Buffer): void {
+    if (this.state === 'stopped') return;
     const nowMs = this.now();
     this.lastActivityAtMs = nowMs;
-    if (this.run !== null) this.run.framesSeen = true;
+    this.framesSeen = true;
     const frameBytes = this.frameBytes;
     let offset = 0;
     if (this.carryBytes > 0) {
@@ -363,23 +272,7 @@ export class ArecordSource implements AudioSource {
     this.listeners.frames(pcm);
   }
 
-  private onStderr(text: string): void {
-    const lines = (this.stderrPartial + text).split('\n');
-    this.stderrPartial = (lines.pop() ?? '').slice(0, STDERR_MAX_LINE_CHARS);
-    for (const line of lines) this.onStderrLine(line);
-  }
-
-  private flushStderrPartial(run: Run): void {
-    if (this.run === run && this.stderrPartial !== '') this.onStderrLine(this.stderrPartial);
-    this.stderrPartial = '';
-  }
-
-  private onStderrLine(rawLine: string): void {
-    const line = rawLine.trim().slice(0, STDERR_MAX_LINE_CHARS);
-    if (line === '') return;
-    this.stderrTail.push(line);
-    if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
-    this.stderrLog.log(line);
+  private onStderrLine(line: string): void {
     const parsed = parseArecordStderrLine(line);
     switch (parsed.kind) {
       case 'overrun':
@@ -398,76 +291,19 @@ export class ArecordSource implements AudioSource {
   }
 
   private checkStall(): void {
-    const run = this.run;
-    if (run === null || run.ended || run.stallKill) return;
+    if (!this.runLive) return;
     if (this.state !== 'running' && this.state !== 'starting' && this.state !== 'restarting') return;
     const silentMs = this.now() - this.lastActivityAtMs;
-    const limitMs = run.framesSeen
+    const limitMs = this.framesSeen
       ? this.options.stallTimeoutMs
       : (this.options.startTimeoutMs ?? Math.max(this.options.stallTimeoutMs, 3000));
     if (silentMs < limitMs) return;
-    run.stallKill = true;
-    this.lastError = `no audio from ${this.options.device} for ${silentMs} ms (stall)`;
-    this.options.logger.warn({ silentMs, pid: run.child.pid }, 'arecord stalled; killing it');
-    this.emit({ kind: 'error', message: this.lastError });
-    this.kill(run);
-  }
-
-  /** SIGTERM, then SIGKILL if it has not gone after the grace time (a SIGSTOPped child ignores SIGTERM). */
-  private kill(run: Run): void {
-    if (run.ended || run.child.pid === undefined || run.child.exitCode !== null || run.child.signalCode !== null) return;
-    run.child.kill('SIGTERM');
-    if (run.killTimer === null) {
-      run.killTimer = setTimeout(() => {
-        if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-      }, this.options.killGraceMs ?? 1000);
-    }
-  }
-
-  private runEnded(run: Run | null, end: RunEnd): void {
-    if (run !== null) {
-      if (run.ended) return;
-      run.ended = true;
-      // Only the current run may schedule a restart; an old one ending late must not start a second child.
-      if (this.run !== run) return;
-      this.run = null;
-    }
-    if (this.state === 'stopped') return;
-    const ranMs = run === null ? 0 : this.now() - run.startedAtMs;
-    this.backoff.ranFor(ranMs);
-    let reason: string;
-    switch (end.kind) {
-      case 'spawn-error':
-        reason = 'spawn-error';
-        this.lastError = end.message;
-        break;
-      case 'stall':
-        reason = 'stall';
-        break;
-      case 'exit': {
-        reason = 'exited';
-        // A clean exit only happens when a duration bound was reached: not an error.
-        if (end.code === 0) break;
-        const how = end.signal !== null ? `killed by ${end.signal}` : `exited with code ${String(end.code)}`;
-        const last = this.stderrTail.at(-1);
-        this.lastError = `arecord ${how}${last !== undefined ? `: ${last}` : ''}`;
-        break;
-      }
-    }
-    const delayMs = this.backoff.next();
-    const level = end.kind === 'exit' && end.code === 0 ? 'info' : 'warn';
-    this.options.logger[level]({ reason, ranMs, delayMs, restarts: this.restarts, lastError: this.lastError }, 'arecord ended; restarting');
-    if (end.kind !== 'stall' && !(end.kind === 'exit' && end.code === 0)) {
-      this.emit({ kind: 'error', message: this.lastError ?? reason });
-    }
-    this.setState('restarting', reason);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      this.spawnRun().catch((error: unknown) => {
-        // spawnRun handles its own failures; this is the last line of defence for the event loop.
-        this.options.logger.error({ err: error }, 'arecord restart failed unexpectedly');
-      });
-    }, delayMs);
+    this.runLive = false;
+    const reason = `no audio from ${this.options.device} for ${silentMs} ms (stall)`;
+    this.options.logger.warn({ silentMs, pid: this.supervisor.pid }, 'arecord stalled; killing it');
+    // SIGTERM, then SIGKILL after the grace: a SIGSTOPped arecord ignores SIGTERM.
+    this.supervisor.fail(reason);
+    this.emit({ kind: 'error', message: reason });
   }
 
   private isStopped(): boolean {
@@ -485,6 +321,8 @@ export class ArecordSource implements AudioSource {
   }
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+function describeArecordExit(exit: ChildExit, stderrTail: readonly string[]): string {
+  const how = exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
+  const last = stderrTail.at(-1);
+  return `arecord ${how}${last !== undefined ? `: ${last}` : ''}`;
 }

@@ -15,14 +15,19 @@
  * Concurrency: calls are served one at a time in FIFO order (the server holds one mutex per
  * request anyway); a waiting call can be aborted by its signal without touching the running one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { encodeWav, WAV_HEADER_BYTES } from '../audio/wav.js';
+import { SPEECH_RATE_HZ, type WindowSegment } from '../domain/transcript.js';
 import { createServer } from 'node:net';
 import type { Logger } from '../log.js';
-import { Backoff } from '../util/backoff.js';
+import { ChildSupervisor, type ChildCommand, type ChildExit, type SupervisorEvent } from '../util/child-supervisor.js';
 import { sleep } from '../util/sleep.js';
 import { checkModelFile } from './model-file.js';
+import {
+  WhisperAbortedError,
+  WhisperClient,
+  WhisperHttpError,
+  WhisperResponseError,
+} from './whisper-client.js';
 
 export type EngineState = 'stopped' | 'starting' | 'ready' | 'busy' | 'restarting' | 'failed';
 
@@ -53,8 +58,6 @@ export interface WhisperEngineOptions {
   /** Longest a single /inference may take before the child is killed. */
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
-  /** stderr lines logged per minute at most; the rest are counted. Default 30. */
-  readonly stderrLinesPerMinute?: number;
 }
 
 export interface TranscribeRequest {
@@ -69,17 +72,14 @@ export interface TranscribeRequest {
   readonly signal?: AbortSignal;
 }
 
-export interface TranscriptSegment {
-  readonly startMs: number;
-  readonly endMs: number;
-  readonly text: string;
-}
-
 export interface TranscribeResult {
   readonly text: string;
-  readonly segments: TranscriptSegment[];
+  /** Times relative to the clip's first sample. */
+  readonly segments: WindowSegment[];
   /** Wall time of the HTTP request (upload, mel, encode, decode). */
   readonly processingMs: number;
+  /** Compute threads of the server process that ran this request (`-t`), not the configured maximum. */
+  readonly threads: number;
 }
 
 /** One line per request, for the queue, benchmarks and tests. */
@@ -122,15 +122,18 @@ export class EngineRequestError extends EngineError {
   }
 }
 
-const SAMPLE_RATE_HZ = 16000;
-const SETPRIV_PATH = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : null;
 /** whisper's encoder frame: 30 s / 1500. */
 const ENCODER_FRAME_MS = 20;
 const MAX_AUDIO_CTX = 1500;
 const HEALTH_POLL_MS = 50;
+/** A single /health may hang on a wedged server; the readiness deadline bounds the whole wait. */
+const HEALTH_CALL_TIMEOUT_MS = 1000;
 const STOP_GRACE_MS = 2000;
 const STDERR_TAIL_LINES = 20;
-const BIND_RETRIES = 5;
+/** whisper.cpp prints ~40 lines per model load and some per request: one of each kind per minute is plenty. */
+const STDERR_LOG_INTERVAL_MS = 60_000;
+/** A run this long after becoming ready resets the restart backoff. */
+const HEALTHY_AFTER_MS = 30_000;
 
 /**
  * Encoder context for a clip: its own frames plus a margin (the brief measured 314 for 5 s and
@@ -140,30 +143,9 @@ export function audioCtxFor(durationMs: number, marginFrames = 64): number {
   return Math.min(MAX_AUDIO_CTX, Math.ceil(durationMs / ENCODER_FRAME_MS) + marginFrames);
 }
 
-/** A 44-byte-header PCM WAV around 16-bit mono samples. */
-export function wavFromPcm16(pcm: Int16Array, sampleRateHz = SAMPLE_RATE_HZ): Buffer {
-  const dataBytes = pcm.length * 2;
-  const wav = Buffer.alloc(44 + dataBytes);
-  wav.write('RIFF', 0, 'ascii');
-  wav.writeUInt32LE(36 + dataBytes, 4);
-  wav.write('WAVE', 8, 'ascii');
-  wav.write('fmt ', 12, 'ascii');
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20);
-  wav.writeUInt16LE(1, 22);
-  wav.writeUInt32LE(sampleRateHz, 24);
-  wav.writeUInt32LE(sampleRateHz * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36, 'ascii');
-  wav.writeUInt32LE(dataBytes, 40);
-  Buffer.from(pcm.buffer, pcm.byteOffset, dataBytes).copy(wav, 44);
-  return wav;
-}
-
 /** Audio length of a canonical 16 kHz mono S16 WAV (data after a 44-byte header). */
 function wavDurationMs(wav: Buffer): number {
-  return Math.max(0, ((wav.length - 44) / 2 / SAMPLE_RATE_HZ) * 1000);
+  return Math.max(0, ((wav.length - WAV_HEADER_BYTES) / 2 / SPEECH_RATE_HZ) * 1000);
 }
 
 async function freePort(): Promise<number> {
@@ -179,53 +161,59 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface Child {
-  readonly process: ChildProcess;
-  readonly port: number;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly stderrTail: string[];
-  /** Set when we killed it on purpose (abort, reconfigure, stop): respawn without backoff. */
-  intentional: boolean;
-}
 
-interface VerboseJson {
-  readonly text?: unknown;
-  readonly segments?: unknown;
+/** The child that serves requests now, as a call sees it. */
+interface ServingChild {
+  readonly client: WhisperClient;
+  /** `-t` of this process: a reconfigure() only reaches the next one. */
+  readonly threads: number;
+  readonly closed: Promise<void>;
 }
 
 export class WhisperEngine {
   private state: EngineState = 'stopped';
-  private restarts = 0;
-  private lastError: string | null = null;
   private modelPath: string;
   private threads: number;
-  private child: Child | null = null;
+  /** Port, client and thread count of the child spawned last; there is one child at a time. */
+  private port: number | null = null;
+  private client: WhisperClient | null = null;
+  private childThreads: number;
   private started = false;
-  private stopping = false;
-  private stopController = new AbortController();
-  private supervisor: Promise<void> | null = null;
   private queueTail: Promise<void> = Promise.resolve();
-  private readonly backoff: Backoff;
+  private readonly supervisor: ChildSupervisor;
   private readonly requestListeners: ((record: EngineRequestRecord) => void)[] = [];
-  private stderrWindowStartMs = 0;
-  private stderrLinesInWindow = 0;
-  private stderrSuppressed = 0;
   private firstAttempt: { resolve: () => void; reject: (error: Error) => void } | null = null;
 
   constructor(private readonly options: WhisperEngineOptions) {
     this.modelPath = options.modelPath;
     this.threads = options.threads;
-    this.backoff = new Backoff({ initialMs: options.restart.initialMs, maxMs: options.restart.maxMs, healthyAfterMs: 30_000 });
+    this.childThreads = options.threads;
+    this.supervisor = new ChildSupervisor({
+      name: 'whisper-server',
+      logger: options.logger,
+      prepare: () => this.prepareChild(),
+      restart: { initialMs: options.restart.initialMs, maxMs: options.restart.maxMs, healthyAfterMs: HEALTHY_AFTER_MS },
+      graceMs: STOP_GRACE_MS,
+      nice: { relative: options.niceness ?? 10 },
+      ready: { timeoutMs: options.readyTimeoutMs, pollMs: HEALTH_POLL_MS, probe: (signal) => this.probeHealth(signal) },
+      stderrTailLines: STDERR_TAIL_LINES,
+      stderrLog: { level: 'debug', intervalMs: STDERR_LOG_INTERVAL_MS },
+      describeExit: (exit, tail) => this.describeExit(exit, tail),
+      // Someone took the port between our probe and the server's bind: pick another at once.
+      retryAtOnce: (_exit, tail) => tail.some((line) => line.includes("couldn't bind")),
+      onEvent: (event) => this.onChildEvent(event),
+    });
   }
 
   status(): EngineStatus {
+    const pid = this.supervisor.pid;
     return {
       state: this.state,
-      restarts: this.restarts,
-      lastError: this.lastError,
+      restarts: this.supervisor.restarts,
+      lastError: this.supervisor.lastError,
       model: this.modelPath,
-      pid: this.child?.process.pid ?? null,
-      port: this.child?.port ?? null,
+      pid,
+      port: pid === null ? null : this.port,
       threads: this.threads,
     };
   }
@@ -244,25 +232,19 @@ export class WhisperEngine {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.stopping = false;
-    this.stopController = new AbortController();
+    this.setState('starting');
     const firstReady = new Promise<void>((resolve, reject) => {
       this.firstAttempt = { resolve, reject };
     });
-    this.supervisor = this.supervise();
-    await firstReady;
+    await Promise.all([this.supervisor.start(), firstReady]);
   }
 
   /** Kills the child (SIGTERM, then SIGKILL after 2 s) and waits for it; safe to call twice. */
   async stop(): Promise<void> {
-    if (!this.started) return;
+    const wasStarted = this.started;
     this.started = false;
-    this.stopping = true;
-    this.stopController.abort();
-    const child = this.child;
-    if (child) await this.terminate(child, 'SIGTERM');
-    await this.supervisor;
-    this.supervisor = null;
+    await this.supervisor.stop();
+    if (!wasStarted) return;
     // stop() during the first start: start() must not hang
     this.firstAttempt?.reject(new EngineUnavailableError('engine stopped before it was ready'));
     this.firstAttempt = null;
@@ -288,28 +270,23 @@ export class WhisperEngine {
     if (!check.ok) throw new EngineRequestError(check.reason, null);
     await this.exclusive(undefined, async () => {
       const child = await this.readyChild(undefined);
-      const form = new FormData();
-      form.append('model', path);
-      let response: Response;
       try {
-        response = await fetch(`http://127.0.0.1:${child.port}/load`, {
-          method: 'POST',
-          body: form,
-          signal: AbortSignal.timeout(this.options.readyTimeoutMs),
-        });
+        await child.client.load(path, { timeoutMs: this.options.readyTimeoutMs });
       } catch (error) {
+        if (error instanceof WhisperHttpError) {
+          throw new EngineRequestError(`loading model ${path} refused: HTTP ${error.status} ${error.body}`, error.status);
+        }
+        // No answer: the old model may be gone already, so only a fresh child is known good.
         await this.restartChild('model load failed');
         throw new EngineRequestError(`loading model ${path} failed (${describe(error)}); restarted with ${this.modelPath}`, null);
       }
-      const body = await response.text().catch(() => '');
-      if (!response.ok) throw new EngineRequestError(`loading model ${path} refused: HTTP ${response.status} ${body.slice(0, 200)}`, response.status);
       this.modelPath = path;
       this.options.logger.info({ model: path }, 'engine model swapped via /load');
     });
   }
 
   async transcribe(request: TranscribeRequest): Promise<TranscribeResult> {
-    const wav = request.wav ?? (request.pcm ? wavFromPcm16(request.pcm) : null);
+    const wav = request.wav ?? (request.pcm ? encodeWav(request.pcm, SPEECH_RATE_HZ) : null);
     if (!wav) throw new EngineRequestError('transcribe needs wav or pcm', null);
     const audioCtx = Math.max(0, Math.min(MAX_AUDIO_CTX, Math.round(request.audioCtx ?? 0)));
     const beamSize = Math.max(1, Math.round(request.beamSize ?? 1));
@@ -327,127 +304,57 @@ export class WhisperEngine {
 
     return this.exclusive(signal, async () => {
       const child = await this.readyChild(signal);
-      const form = new FormData();
-      form.append('file', new Blob([wav], { type: 'audio/wav' }), 'clip.wav');
-      form.append('response_format', 'verbose_json');
-      form.append('temperature', '0');
-      form.append('token_timestamps', 'false');
-      form.append('language', request.language ?? 'en');
-      form.append('audio_ctx', String(audioCtx));
-      form.append('beam_size', String(beamSize));
-
-      const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
-      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       const startedMs = performance.now();
       this.setState('busy');
-      let response: Response;
-      let body: string;
       try {
-        response = await fetch(`http://127.0.0.1:${child.port}/inference`, { method: 'POST', body: form, signal: combined });
-        body = await response.text();
+        const transcript = await child.client.inference(
+          { wav, audioCtx, beamSize, language: request.language ?? 'en' },
+          { ...(signal ? { signal } : {}), timeoutMs: this.options.requestTimeoutMs },
+        );
+        const processingMs = performance.now() - startedMs;
+        record('ok', processingMs);
+        return { text: transcript.text, segments: transcript.segments, processingMs, threads: child.threads };
       } catch (error) {
         const elapsedMs = performance.now() - startedMs;
-        if (combined.aborted) {
-          const reason = signal?.aborted ? 'aborted' : 'timeout';
+        if (error instanceof WhisperAbortedError) {
           // The server would finish the native work anyway; only a kill frees the CPU now.
-          await this.restartChild(reason === 'timeout' ? 'request timeout' : 'request aborted');
-          record(reason, elapsedMs);
+          await this.restartChild(error.reason === 'timeout' ? 'request timeout' : 'request aborted');
+          record(error.reason, elapsedMs);
           throw new EngineAbortedError(
-            reason === 'timeout' ? `transcription exceeded ${this.options.requestTimeoutMs} ms; engine restarted` : 'transcription aborted; engine restarted',
-            reason,
+            error.reason === 'timeout' ? `transcription exceeded ${this.options.requestTimeoutMs} ms; engine restarted` : 'transcription aborted; engine restarted',
+            error.reason,
           );
+        }
+        if (error instanceof WhisperHttpError) {
+          record('error', elapsedMs);
+          throw new EngineRequestError(`whisper-server answered HTTP ${error.status}: ${error.body}`, error.status);
+        }
+        if (error instanceof WhisperResponseError) {
+          record('error', elapsedMs);
+          throw new EngineRequestError(`unreadable whisper-server answer: ${error.message}`, error.status);
         }
         // Most likely the child died: let its exit land so the next call waits for the respawn
         // instead of writing to a dead socket.
-        await Promise.race([child.exited, sleep(1000)]);
+        const settle = new AbortController();
+        await Promise.race([child.closed, sleep(1000, settle.signal)]);
+        settle.abort();
         record('unavailable', elapsedMs);
         throw new EngineUnavailableError(`engine failed during request: ${describe(error)}`);
       } finally {
-        if (this.state === 'busy' && isRunning(child)) this.setState('ready');
+        if (this.state === 'busy') this.setState(this.serving() ? 'ready' : 'restarting');
       }
-      const processingMs = performance.now() - startedMs;
-      if (!response.ok) {
-        record('error', processingMs);
-        throw new EngineRequestError(`whisper-server answered HTTP ${response.status}: ${body.slice(0, 200)}`, response.status);
-      }
-      let result: TranscribeResult;
-      try {
-        result = parseVerboseJson(body, processingMs);
-      } catch (error) {
-        record('error', processingMs);
-        throw new EngineRequestError(`unreadable whisper-server answer: ${describe(error)}`, response.status);
-      }
-      record('ok', processingMs);
-      return result;
     });
   }
 
-  // ---- supervision ----------------------------------------------------------------------------
+  // ---- the child ------------------------------------------------------------------------------
 
-  private async supervise(): Promise<void> {
-    let bindFailures = 0;
-    while (!this.stopping) {
-      this.setState(this.restarts === 0 && this.firstAttempt ? 'starting' : 'restarting');
-      const outcome = await this.runChild();
-      if (this.stopping) break;
-      if (outcome === 'bind') {
-        // Someone took the port between our probe and the server's bind: pick another at once.
-        bindFailures += 1;
-        if (bindFailures <= BIND_RETRIES) continue;
-      }
-      bindFailures = 0;
-      if (this.firstAttempt && outcome !== 'ran') {
-        this.firstAttempt.reject(new EngineUnavailableError(this.lastError ?? 'engine failed to start'));
-        this.firstAttempt = null;
-      }
-      this.restarts += 1;
-      if (outcome === 'intentional') continue;
-      this.setState('restarting');
-      const delayMs = this.backoff.next();
-      this.options.logger.warn({ delayMs, lastError: this.lastError, restarts: this.restarts }, 'engine down; respawning after backoff');
-      await sleep(delayMs, this.stopController.signal);
-    }
-  }
-
-  /** One child's life: spawn, wait for /health, serve until it exits. */
-  private async runChild(): Promise<'ran' | 'failed' | 'bind' | 'intentional'> {
+  private async prepareChild(): Promise<ChildCommand> {
     const check = await checkModelFile(this.modelPath, { minBytes: 1024 });
-    if (!check.ok) {
-      this.lastError = check.reason;
-      return 'failed';
-    }
+    if (!check.ok) throw new Error(check.reason);
     const port = await freePort();
-    if (this.stopping) return 'ran';
-    const child = this.spawnChild(port);
-    this.child = child;
-    const launchedMs = performance.now();
-    const ready = await this.waitHealthy(child);
-    if (ready) {
-      this.setState('ready');
-      this.options.logger.info({ pid: child.process.pid, port, model: this.modelPath, loadMs: Math.round(performance.now() - launchedMs) }, 'engine ready');
-      if (this.firstAttempt) {
-        this.firstAttempt.resolve();
-        this.firstAttempt = null;
-      }
-    } else if (child.process.exitCode === null && child.process.signalCode === null) {
-      this.lastError ??= `whisper-server not ready within ${this.options.readyTimeoutMs} ms`;
-      await this.terminate(child, 'SIGKILL');
-    }
-    const exit = await child.exited;
-    this.child = null;
-    if (!this.stopping) this.setState('restarting');
-    const ranMs = performance.now() - launchedMs;
-    this.backoff.ranFor(ranMs);
-    if (this.stopping) return 'ran';
-    if (child.intentional) return 'intentional';
-    const tail = child.stderrTail.filter((line) => /error|fail|couldn't|unable|not found|invalid/i.test(line)).slice(-3).join(' | ');
-    if (child.stderrTail.some((line) => line.includes("couldn't bind"))) return 'bind';
-    this.lastError = `whisper-server (model ${this.modelPath}) exited with ${exit.signal ?? `code ${exit.code}`}${tail ? `: ${tail}` : ''}`;
-    this.options.logger.warn({ code: exit.code, signal: exit.signal, ranMs: Math.round(ranMs) }, this.lastError);
-    return ready ? 'ran' : 'failed';
-  }
-
-  private spawnChild(port: number): Child {
+    this.port = port;
+    this.client = new WhisperClient(`http://127.0.0.1:${port}`);
+    this.childThreads = this.threads;
     const args = [
       '-m', this.modelPath,
       '--host', '127.0.0.1',
@@ -457,112 +364,70 @@ export class WhisperEngine {
       // verbose_json would otherwise run a language detection pass (an extra encoder run) per request
       '-nlp',
     ];
-    // setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: if Scout itself is killed
-    // (SIGKILL, OOM), the kernel kills the server too instead of leaving it holding ~100 MB.
-    const [command, commandArgs] = SETPRIV_PATH === null
-      ? [this.options.serverPath, args]
-      : [SETPRIV_PATH, ['--pdeathsig', 'KILL', '--', this.options.serverPath, ...args]];
-    const process_ = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const stderrTail: string[] = [];
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      process_.once('exit', (code, signal) => resolve({ code, signal }));
-      process_.once('error', (error) => {
-        this.lastError = `cannot run ${this.options.serverPath}: ${error.message}`;
-        resolve({ code: null, signal: null });
-      });
-    });
-    if (process_.pid !== undefined) {
-      try {
-        // Before the server creates its threads, which inherit the nice value.
-        setPriority(process_.pid, Math.min(19, getPriority() + (this.options.niceness ?? 10)));
-      } catch (error) {
-        this.options.logger.warn({ error: describe(error) }, 'cannot lower engine priority');
-      }
-    }
-    process_.stdout?.resume();
-    let partial = '';
-    process_.stderr?.setEncoding('utf8');
-    process_.stderr?.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        stderrTail.push(line);
-        if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-        this.logStderr(line);
-      }
-    });
-    return { process: process_, port, exited, stderrTail, intentional: false };
+    return { command: this.options.serverPath, args };
   }
 
-  /** whisper.cpp prints ~40 lines per model load and per request: keep a budget so the journal stays small. */
-  private logStderr(line: string): void {
-    const nowMs = Date.now();
-    if (nowMs - this.stderrWindowStartMs >= 60_000) {
-      if (this.stderrSuppressed > 0) this.options.logger.debug({ suppressed: this.stderrSuppressed }, 'engine stderr lines suppressed');
-      this.stderrWindowStartMs = nowMs;
-      this.stderrLinesInWindow = 0;
-      this.stderrSuppressed = 0;
-    }
-    if (this.stderrLinesInWindow < (this.options.stderrLinesPerMinute ?? 30)) {
-      this.stderrLinesInWindow += 1;
-      this.options.logger.debug({ stderr: line }, 'whisper-server');
-    } else {
-      this.stderrSuppressed += 1;
+  private async probeHealth(signal: AbortSignal): Promise<boolean> {
+    const client = this.client;
+    if (client === null) return false;
+    return client.health({ signal, timeoutMs: HEALTH_CALL_TIMEOUT_MS });
+  }
+
+  private describeExit(exit: ChildExit, stderrTail: readonly string[]): string {
+    const errors = stderrTail.filter((line) => /error|fail|couldn't|unable|not found|invalid/i.test(line)).slice(-3).join(' | ');
+    return `whisper-server (model ${this.modelPath}) exited with ${exit.signal ?? `code ${exit.code}`}${errors ? `: ${errors}` : ''}`;
+  }
+
+  private onChildEvent(event: SupervisorEvent): void {
+    switch (event.kind) {
+      case 'spawned':
+        break;
+      case 'ready':
+        this.setState('ready');
+        this.options.logger.info({ pid: event.pid, port: this.port, model: this.modelPath, threads: this.childThreads, loadMs: Math.round(event.readyMs) }, 'engine ready');
+        this.firstAttempt?.resolve();
+        this.firstAttempt = null;
+        break;
+      case 'ended':
+        // null: stop() owns the state from here.
+        if (event.restart === null) break;
+        this.setState('restarting');
+        if (this.firstAttempt !== null && event.end.kind !== 'planned' && !event.restart.atOnce) {
+          this.firstAttempt.reject(new EngineUnavailableError(this.supervisor.lastError ?? 'engine failed to start'));
+          this.firstAttempt = null;
+        }
+        break;
     }
   }
 
-  private async waitHealthy(child: Child): Promise<boolean> {
-    const deadline = performance.now() + this.options.readyTimeoutMs;
-    let exited = false;
-    void child.exited.then(() => {
-      exited = true;
-    });
-    while (!exited && !this.stopping && performance.now() < deadline) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${child.port}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = await response.text();
-        if (response.ok && body.includes('"ok"')) return true;
-      } catch {
-        // connection refused while the model loads: the server binds only after loading
-      }
-      await sleep(HEALTH_POLL_MS, this.stopController.signal);
-    }
-    return false;
-  }
-
-  private async terminate(child: Child, signal: NodeJS.Signals): Promise<void> {
-    child.intentional = true;
-    if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-    child.process.kill(signal);
-    if (signal !== 'SIGKILL') {
-      const timer = setTimeout(() => child.process.kill('SIGKILL'), STOP_GRACE_MS);
-      await child.exited;
-      clearTimeout(timer);
-    } else {
-      await child.exited;
-    }
-  }
-
-  /** SIGKILL the current child and wait for its exit; the supervisor respawns it at once, and the next call waits for readiness. */
+  /** SIGKILL the current child and wait for its exit; it is respawned at once, and the next call waits for readiness. */
   private async restartChild(reason: string): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.options.logger.info({ reason, pid: child.process.pid }, 'killing engine');
+    const pid = this.supervisor.pid;
+    if (pid === null) return;
+    this.options.logger.info({ reason, pid }, 'killing engine');
     this.setState('restarting');
-    await this.terminate(child, 'SIGKILL');
+    await this.supervisor.restartNow(reason, 'SIGKILL');
+  }
+
+  private serving(): boolean {
+    const run = this.supervisor.currentRun();
+    return run !== null && run.ready && !run.ending && !run.exited;
   }
 
   /** The ready child, waiting for a respawn if one is under way (bounded by readyTimeoutMs). */
-  private async readyChild(signal: AbortSignal | undefined): Promise<Child> {
+  private async readyChild(signal: AbortSignal | undefined): Promise<ServingChild> {
     const deadline = performance.now() + this.options.readyTimeoutMs;
     for (;;) {
       if (!this.started) throw new EngineUnavailableError('engine is stopped');
       if (signal?.aborted) throw new EngineAbortedError('transcription aborted before it started', 'aborted');
-      const child = this.child;
-      if (child && isRunning(child) && (this.state === 'ready' || this.state === 'busy')) return child;
+      const run = this.supervisor.currentRun();
+      const client = this.client;
+      if (run !== null && client !== null && this.serving() && (this.state === 'ready' || this.state === 'busy')) {
+        return { client, threads: this.childThreads, closed: run.closed };
+      }
       if (performance.now() > deadline) {
-        throw new EngineUnavailableError(`engine not ready within ${this.options.readyTimeoutMs} ms (${this.state}${this.lastError ? `: ${this.lastError}` : ''})`);
+        const lastError = this.supervisor.lastError;
+        throw new EngineUnavailableError(`engine not ready within ${this.options.readyTimeoutMs} ms (${this.state}${lastError ? `: ${lastError}` : ''})`);
       }
       await sleep(HEALTH_POLL_MS, signal);
     }
@@ -607,26 +472,10 @@ export class WhisperEngine {
   }
 }
 
-function isRunning(child: Child): boolean {
-  return child.process.exitCode === null && child.process.signalCode === null;
-}
-
 function describe(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as Error & { cause?: unknown }).cause;
     return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
   }
   return String(error);
-}
-
-function parseVerboseJson(body: string, processingMs: number): TranscribeResult {
-  const json = JSON.parse(body) as VerboseJson;
-  if (typeof json.text !== 'string' || !Array.isArray(json.segments)) throw new Error('missing text or segments');
-  const segments: TranscriptSegment[] = [];
-  for (const raw of json.segments as unknown[]) {
-    const segment = raw as { start?: unknown; end?: unknown; text?: unknown };
-    if (typeof segment.start !== 'number' || typeof segment.end !== 'number' || typeof segment.text !== 'string') continue;
-    segments.push({ startMs: Math.round(segment.start * 1000), endMs: Math.round(segment.end * 1000), text: segment.text.trim() });
-  }
-  return { text: json.text.trim(), segments, processingMs };
 }

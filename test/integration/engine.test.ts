@@ -98,6 +98,7 @@ describe('WhisperEngine', () => {
       expect(segment.text.length).toBeGreaterThan(0);
     }
     expect(result.processingMs).toBeGreaterThan(0);
+    expect(result.threads).toBe(1);
     expect(records).toEqual([expect.objectContaining({ outcome: 'ok', audioCtx: audioCtxFor(speechMs), beamSize: 1 })]);
 
     // raw PCM is wrapped into a WAV; beam search is accepted per request
@@ -238,7 +239,10 @@ describe('WhisperEngine', () => {
     await e.start();
     const pid = e.status().pid;
     await e.reconfigure({ threads: 1 });
-    expect((await e.transcribe({ wav: speech })).text.length).toBeGreaterThan(0);
+    const after = await e.transcribe({ wav: speech });
+    expect(after.text.length).toBeGreaterThan(0);
+    // The result names the threads of the process that ran it.
+    expect(after.threads).toBe(1);
     expect(e.status()).toMatchObject({ threads: 1 });
     const cmdline = (await readFile(`/proc/${e.status().pid}/cmdline`, 'utf8')).split('\0');
     expect(cmdline[cmdline.indexOf('-t') + 1]).toBe('1');
@@ -254,6 +258,27 @@ describe('WhisperEngine', () => {
     expect(alive(pid)).toBe(false);
     expect(e.status()).toMatchObject({ state: 'stopped', pid: null });
     await expect(e.transcribe({ wav: speech })).rejects.toBeInstanceOf(EngineUnavailableError);
+  }, 30_000);
+});
+
+describe('WhisperEngine readiness', () => {
+  it('a server that never answers /health is killed at readyTimeoutMs and respawned through the backoff, not in a tight loop', async () => {
+    // Stands in for a model load slower than the timeout: the process lives, /health never answers.
+    const slow = join(dir, 'slow-load-server.sh');
+    await writeFile(slow, '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const e = engine({ serverPath: slow, readyTimeoutMs: 200, restart: { initialMs: 300, maxMs: 300 } });
+    const startedAtMs = performance.now();
+    const error: unknown = await e.start().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EngineUnavailableError);
+    expect((error as Error).message).toBe('whisper-server not ready after 200 ms');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Each cycle takes the 200 ms timeout plus at least 150 ms of backoff (300 with full jitter),
+    // so about 6 spawns in 2.2 s; back to back it was 15 in 3 s with a real slow model load.
+    const cycles = Math.floor((performance.now() - startedAtMs) / 350);
+    expect(e.status().restarts).toBeLessThanOrEqual(cycles);
+    expect(e.status().restarts).toBeGreaterThanOrEqual(2);
+    expect(e.status().lastError).toBe('whisper-server not ready after 200 ms');
+    expect(e.status().state).toBe('restarting');
   }, 30_000);
 });
 
