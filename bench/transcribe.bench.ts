@@ -19,6 +19,8 @@
  *
  * Run: npm run bench -- transcribe      Writes .cache/bench/transcribe.json.
  */
+import { encodeWav } from '../src/audio/wav.js';
+import { SPEECH_RATE_HZ } from '../src/domain/transcript.js';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -29,8 +31,9 @@ import { WavWriter } from '../src/audio/wav-writer.js';
 import { validateConfig } from '../src/config.js';
 import { createRootLogger, silentLogger, type Logger } from '../src/log.js';
 import { closeDatabase, openDatabase } from '../src/store/db.js';
+import { createStore } from '../src/store/store.js';
 import { newRecordingId } from '../src/store/ids.js';
-import { WhisperEngine, wavFromPcm16, type EngineRequestRecord } from '../src/transcribe/engine.js';
+import { WhisperEngine, type EngineRequestRecord } from '../src/transcribe/engine.js';
 import { Transcriber, type TranscriberConfig } from '../src/transcribe/transcriber.js';
 import { sleep } from '../src/util/sleep.js';
 import { ensureModel, ensureWhisperBuilt } from '../test/helpers/whisper.js';
@@ -164,18 +167,17 @@ async function main(): Promise<void> {
   const requests: StampedRequest[] = [];
   engine.onRequest((record) => requests.push({ ...record, doneAtMs: performance.now() }));
   let onStored: (() => void) | null = null;
-  // The same settings TranscriptionPipeline builds from the default config.
+  // The same settings the composer (src/app/compose.ts) builds from the default config.
   const transcriberConfig: TranscriberConfig = {
     minSpeechMs: MIN_SPEECH_MS ?? settings.minSpeechMs,
     maxWindowMs: settings.maxWindowMs,
     maxAttempts: settings.maxAttempts,
     retry: { initialMs: settings.retryInitialMs, maxMs: settings.retryMaxMs },
     breaker: { failureThreshold: settings.breakerFailures, resetTimeoutMs: settings.breakerResetMs, timeoutMs: settings.requestTimeoutMs + 5000 },
-    threads: THREADS,
     beamSize: settings.beamSize,
   };
   const transcriber = new Transcriber({
-    db,
+    store: createStore(db),
     recordingsDir: dir,
     engine,
     config: transcriberConfig,
@@ -285,7 +287,7 @@ async function main(): Promise<void> {
       const utterance = utterances.get(`${seconds}:${rep}`);
       if (!utterance) throw new Error('missing utterance');
       const wavPath = join(dir, `cli-${seconds}-${rep}.wav`);
-      await writeFile(wavPath, wavFromPcm16(utterance.pcm));
+      await writeFile(wavPath, encodeWav(utterance.pcm, SPEECH_RATE_HZ));
       const result = await runCli(cliPath, model.path, wavPath);
       if (!result.stdout.includes(model.expectedText.trim().split(' ')[0] ?? '')) throw new Error(`whisper-cli printed no transcript: ${result.stdout.slice(0, 200)}`);
       cliRuns.push({ seconds, rep, wallMs: result.wallMs, maxRssKb: result.maxRssKb });

@@ -3,8 +3,9 @@ import Fastify, { LogController, type FastifyError } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../log.js';
+import type { HealthReport } from '../ops/health.js';
 import { isRecordingId } from '../store/ids.js';
-import type { RecordingsRepo } from '../store/recordings.js';
+import { InvalidCursorError, type RecordingsRepo } from '../store/recordings.js';
 import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } from './transcript-routes.js';
 
 /**
@@ -12,10 +13,6 @@ import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } fr
  * recordings and their audio, the button, the appliance state, health.
  * Every bad request is a 4xx JSON answer; nothing a client sends can reach a 500 or a crash.
  */
-
-export interface HealthReport {
-  readonly status: 'healthy' | 'degraded' | 'unhealthy';
-}
 
 export interface HttpDeps {
   readonly recordings: RecordingsRepo;
@@ -38,10 +35,13 @@ const ButtonBody = Type.Object(
 );
 export type ButtonAction = Static<typeof ButtonBody>['action'];
 
+// `before` takes the `nextCursor` of the previous page (the repo's cursor, opaque to clients);
+// `offset` is the simple alternative and is ignored when `before` is given.
 const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
-    offset: Type.Integer({ minimum: 0, default: 0 }),
+    before: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -76,9 +76,14 @@ export function createHttpServer(deps: HttpDeps) {
 
   void app.register(fastifyStatic, { root: deps.webDir, prefix: '/', index: ['index.html'], decorateReply: true });
 
-  app.get<{ Querystring: Static<typeof ListQuery> }>('/api/recordings', { schema: { querystring: ListQuery } }, (request) => {
-    const { limit, offset } = request.query;
-    return deps.recordings.list({ limit, offset });
+  app.get<{ Querystring: Static<typeof ListQuery> }>('/api/recordings', { schema: { querystring: ListQuery } }, (request, reply) => {
+    const { limit, before, offset } = request.query;
+    try {
+      return deps.recordings.list({ limit, before, offset });
+    } catch (error) {
+      if (error instanceof InvalidCursorError) return reply.code(400).send({ error: 'bad_request', message: error.message });
+      throw error;
+    }
   });
 
   app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id', { schema: { params: IdParams } }, (request, reply) => {

@@ -11,8 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isRecordingId } from '../store/ids.js';
-import type { Recording, RecordingsRepo } from '../store/recordings.js';
-import type { Transcript } from '../store/transcripts.js';
+import type { Recording } from '../domain/recording.js';
+import type { Transcript } from '../domain/transcript.js';
+import type { RecordingsRepo } from '../store/recordings.js';
 import { renderTranscript, TRANSCRIPT_FORMATS } from '../transcribe/formats.js';
 import { RecordingInProgressError, UnknownRecordingError, type PartialTranscript, type Transcriber } from '../transcribe/transcriber.js';
 

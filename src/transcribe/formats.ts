@@ -1,5 +1,5 @@
 /** Transcript renderings for `GET /api/recordings/:id/transcript?format=...`. */
-import type { Transcript } from '../store/transcripts.js';
+import type { Transcript } from '../domain/transcript.js';
 
 export const TRANSCRIPT_FORMATS = ['txt', 'json', 'srt', 'vtt'] as const;
 export type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];

@@ -12,7 +12,8 @@
  */
 import type { Logger } from '../log.js';
 import { backoffDelayMs } from '../util/backoff.js';
-import type { Job, JobsRepo, WindowResult } from '../store/jobs.js';
+import type { WindowResult } from '../domain/transcript.js';
+import type { Job, JobsRepo } from '../store/jobs.js';
 
 export type JobOutcome =
   | { readonly kind: 'done'; readonly result: WindowResult }

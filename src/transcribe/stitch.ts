@@ -7,7 +7,7 @@
  * a segment starting before the previous one ended is trimmed of the words it repeats, and a
  * segment identical to the previous one dropped.
  */
-import type { WindowSegment } from '../store/jobs.js';
+import type { TranscriptSegment, WindowSegment } from '../domain/transcript.js';
 
 export interface StitchWindow {
   /** Offset of the window within the recording. */
@@ -18,15 +18,10 @@ export interface StitchWindow {
   readonly segments: readonly WindowSegment[];
 }
 
-export interface StitchedSegment {
-  readonly startMs: number;
-  readonly endMs: number;
-  readonly text: string;
-}
-
 export interface Stitched {
   readonly text: string;
-  readonly segments: StitchedSegment[];
+  /** Times absolute within the recording. */
+  readonly segments: TranscriptSegment[];
 }
 
 /** How many trailing words of the previous segment may be repeated at the start of the next. */
@@ -60,7 +55,7 @@ function repeatedPrefixWords(previous: string, next: string): number {
 
 export function stitchWindows(windows: readonly StitchWindow[]): Stitched {
   const ordered = [...windows].sort((a, b) => a.offsetMs - b.offsetMs);
-  const segments: StitchedSegment[] = [];
+  const segments: TranscriptSegment[] = [];
   for (const window of ordered) {
     const windowEndMs = window.offsetMs + window.durationMs;
     for (const raw of window.segments) {

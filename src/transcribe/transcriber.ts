@@ -8,29 +8,42 @@
  * for `audioWaitMs` without counting an attempt; after a restart the same file serves every job,
  * so nothing in memory is needed to resume.
  *
- * Recording status: `transcribing` while its jobs are pending (set at `end()` / `enqueueRecording`,
- * never while it is still `recording`), `transcribed` once the transcript is stored, `failed`
+ * Recording status (every change through the domain's guard, src/domain/recording.ts):
+ * `transcribing` from the moment `end()` queues the tail (or `enqueueRecording` queues a file),
+ * never while it is still `recording`; `transcribed` once the transcript is stored; `failed`
  * (with the error, audio kept) when a window fails its last attempt. `enqueueRecording` starts over.
  */
-import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Database } from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import type { HealthCheckResult } from '../ops/health.js';
-import { parseWavHeader } from '../audio/wav.js';
-import { JobsRepo, type Job, type WindowResult } from '../store/jobs.js';
-import { RecordingsRepo, type Recording } from '../store/recordings.js';
-import { TranscriptsRepo, type Transcript } from '../store/transcripts.js';
+import { readPcmRange, type PcmRange } from '../audio/wav.js';
+import { IllegalTransitionError, type Recording, type RecordingStatus } from '../domain/recording.js';
+import { SPEECH_RATE_HZ, type Transcript, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
+import type { Job, JobsRepo } from '../store/jobs.js';
+import type { RecordingsRepo } from '../store/recordings.js';
+import type { Store } from '../store/store.js';
+import type { TranscriptsRepo } from '../store/transcripts.js';
 import { BreakerOpenError, BreakerTimeoutError, EngineBreaker, isEngineFailure, type BreakerState } from './breaker.js';
-import { audioCtxFor, EngineAbortedError, type TranscribeRequest, type TranscribeResult } from './engine.js';
+import { audioCtxFor, EngineAbortedError, type TranscribeRequest } from './engine.js';
 import { QueueRunner, type JobOutcome, type RunningJob } from './queue.js';
 import { stitchWindows, type Stitched } from './stitch.js';
 import { detectSpeech } from './vad.js';
 import { WindowCutter, type CutWindow } from './windows.js';
 
+
+/** What the transcriber needs back from the engine for one window. */
+export interface EngineTranscription {
+  readonly text: string;
+  /** Times relative to the window. */
+  readonly segments: readonly WindowSegment[];
+  readonly processingMs: number;
+  /** Threads of the engine process that ran the request: stored per window and transcript. */
+  readonly threads: number;
+}
+
 /** The part of WhisperEngine the transcriber uses (a scripted fake in unit tests). */
 export interface TranscriptionEngine {
-  transcribe(request: TranscribeRequest): Promise<TranscribeResult>;
+  transcribe(request: TranscribeRequest): Promise<EngineTranscription>;
   status(): { readonly model: string; readonly threads: number };
 }
 
@@ -43,8 +56,6 @@ export interface TranscriberConfig {
   readonly maxAttempts: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   readonly breaker: { readonly failureThreshold: number; readonly resetTimeoutMs: number; readonly timeoutMs: number };
-  /** Recorded in the transcript; the engine's thread count is a process setting (WhisperEngine.reconfigure). */
-  readonly threads?: number;
   /** 1 = greedy (default). */
   readonly beamSize?: number;
   /** Speech needed by the silence gate per window. Default 200. */
@@ -52,8 +63,6 @@ export interface TranscriberConfig {
   /** How long to wait before looking again for audio not yet on disk. Default 250. */
   readonly audioWaitMs?: number;
 }
-
-export type TranscriptionErrorKind = 'engine' | 'timeout' | 'bad_audio' | 'job_failed';
 
 export interface TranscriberHooks {
   /** A transcript was stored: engine seconds spent on it and its real-time factor. */
@@ -64,7 +73,8 @@ export interface TranscriberHooks {
 }
 
 export interface TranscriberDeps {
-  readonly db: Database;
+  /** The shared repositories (the composer builds them once). */
+  readonly store: Store;
   readonly recordingsDir: string;
   readonly engine: TranscriptionEngine;
   readonly config: TranscriberConfig;
@@ -87,7 +97,12 @@ export interface TranscriberDeps {
 export interface LiveTranscription {
   /** The next samples of the recording (exactly what goes into its WAV, in order). No allocation. */
   feed(samples: Int16Array, start?: number, end?: number): void;
-  /** Enqueues the tail window. Call after `recordings.finish(...)`, with the data length in samples. */
+  /**
+   * Queues the tail window and moves the recording to `transcribing`, at once and in one step.
+   * Call after `recordings.finish(...)`, with the data length in samples. Never throws: if the row
+   * is not `recorded` (the guard refuses the move), nothing is queued and the error is logged;
+   * start-up resume transcribes the recording from its file.
+   */
   end(totalSamples: number): void;
   /** The recording was discarded: drop its jobs. */
   cancel(): void;
@@ -118,42 +133,6 @@ export class RecordingInProgressError extends Error {
   override readonly name = 'RecordingInProgressError';
 }
 
-const SAMPLE_RATE_HZ = 16_000;
-const HEADER_PROBE_BYTES = 4096;
-
-interface PcmRange {
-  readonly pcm: Int16Array;
-  /** Samples of data in the file now. */
-  readonly availableSamples: number;
-  readonly sampleRateHz: number;
-}
-
-/** Reads samples [start, end) of a 16-bit mono WAV; fewer when the file does not hold them (yet). */
-export async function readPcmRange(path: string, startSample: number, endSample: number): Promise<PcmRange> {
-  const file = await open(path, 'r');
-  try {
-    const { size } = await file.stat();
-    const head = Buffer.alloc(Math.min(HEADER_PROBE_BYTES, size));
-    await file.read(head, 0, head.length, 0);
-    const header = parseWavHeader(head);
-    const { format } = header;
-    if (format.effectiveFormat !== 1 || format.bitsPerSample !== 16 || format.channels !== 1) {
-      throw new Error(`unsupported WAV format (${format.effectiveFormat}, ${format.bitsPerSample} bit, ${format.channels} ch)`);
-    }
-    // The file size, not the header: the header is rewritten once per flush and lags the data
-    // while recording (space reservation uses --keep-size, so the size is what was written).
-    const availableSamples = Math.max(0, Math.floor((size - header.dataOffset) / 2));
-    const from = Math.min(startSample, availableSamples);
-    const to = Math.min(endSample, availableSamples);
-    const bytes = Buffer.alloc((to - from) * 2);
-    if (bytes.length > 0) await file.read(bytes, 0, bytes.length, header.dataOffset + from * 2);
-    const pcm = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-    return { pcm, availableSamples, sampleRateHz: format.sampleRateHz };
-  } finally {
-    await file.close();
-  }
-}
-
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
@@ -173,10 +152,11 @@ export class Transcriber {
 
   constructor(private readonly deps: TranscriberDeps) {
     const nowMs = deps.nowMs ?? Date.now;
-    this.log = deps.logger.child({ module: 'transcriber' });
-    this.recordings = new RecordingsRepo(deps.db, nowMs);
-    this.jobs = new JobsRepo(deps.db, nowMs);
-    this.transcripts = new TranscriptsRepo(deps.db);
+    // The composer names this logger; a child with a second `module` key would duplicate it.
+    this.log = deps.logger;
+    this.recordings = deps.store.recordings;
+    this.jobs = deps.store.jobs;
+    this.transcripts = deps.store.transcripts;
     this.breaker = new EngineBreaker(deps.config.breaker, this.log.child({ part: 'breaker' }));
     this.runner = new QueueRunner({
       jobs: this.jobs,
@@ -259,12 +239,23 @@ export class Transcriber {
    * A recording has started: the returned handle cuts windows as samples arrive and enqueues each
    * as soon as it closes, so at release only the tail is left.
    */
-  beginRecording(recordingId: string, sampleRateHz = SAMPLE_RATE_HZ): LiveTranscription {
+  beginRecording(recordingId: string, sampleRateHz = SPEECH_RATE_HZ): LiveTranscription {
     const { config } = this.deps;
     let ended = false;
+    // Windows cut on the capture call stack wait here and are inserted off it (each insert
+    // commits with an fsync); `end()` inserts what is still waiting first, so seq order holds.
+    const waiting: CutWindow[] = [];
+    let drainScheduled = false;
+    const drain = (): void => {
+      drainScheduled = false;
+      for (let window = waiting.shift(); window !== undefined; window = waiting.shift()) this.enqueueWindow(recordingId, window, false);
+    };
     const cutter = new WindowCutter({ sampleRateHz, minSpeechMs: config.minSpeechMs, maxWindowMs: config.maxWindowMs }, (window) => {
-      // Off the capture call stack: the insert commits with an fsync.
-      setImmediate(() => this.enqueueWindow(recordingId, window, false));
+      waiting.push(window);
+      if (!drainScheduled) {
+        drainScheduled = true;
+        setImmediate(drain);
+      }
     });
     return {
       feed: (samples, start = 0, end = samples.length) => {
@@ -274,40 +265,39 @@ export class Transcriber {
         if (ended) return;
         ended = true;
         const tail = cutter.finish(totalSamples);
-        // After the pending window inserts (setImmediate runs in order).
-        setImmediate(() => {
-          this.enqueueWindow(recordingId, tail, true);
-          this.whenRecorded(recordingId, 0);
-        });
+        drain();
+        this.endLive(recordingId, tail);
       },
       cancel: () => {
         ended = true;
+        waiting.length = 0;
         setImmediate(() => {
-          this.jobs.deleteForRecording(recordingId);
+          try {
+            this.jobs.deleteForRecording(recordingId);
+          } catch (error) {
+            this.log.error({ err: error, recordingId }, 'cannot drop the windows of a cancelled recording');
+          }
           this.changed();
         });
       },
     };
   }
 
-  /**
-   * The tail is queued; once the recording row says `recorded` (the caller should have stored it
-   * before `end()`, but may do it just after), mark it `transcribing`, or complete it if its
-   * windows are all done already. Gives up after ~30 s: a restart completes it then (resume).
-   */
-  private whenRecorded(recordingId: string, tries: number): void {
-    if (!this.started) return;
-    const recording = this.recordings.get(recordingId);
-    if (!recording) return;
-    if (recording.status === 'recording') {
-      if (tries < 120) setTimeout(() => this.whenRecorded(recordingId, tries + 1), 250).unref();
-      return;
+  /** The tail window and `recorded -> transcribing`, in one transaction: both or neither. */
+  private endLive(recordingId: string, tail: CutWindow): void {
+    try {
+      this.deps.store.transaction(() => {
+        this.jobs.enqueue({ recordingId, seq: tail.seq, startSample: tail.startSample, endSample: tail.endSample, final: true });
+        if (this.recordings.setStatus(recordingId, 'transcribing') === undefined) throw new UnknownRecordingError(`no recording ${recordingId}`);
+      });
+      this.log.debug({ recordingId, ...tail }, 'tail window queued');
+    } catch (error) {
+      // Not `recorded` yet (end() before finish()), deleted meanwhile, or the card refused the
+      // write: the windows already queued stay, and resume at the next start cuts the file again.
+      this.log.error({ err: error, recordingId }, 'cannot queue the tail window');
     }
-    if (recording.status === 'recorded') {
-      const jobs = this.jobs.forRecording(recordingId);
-      if (jobs.some((job) => job.state === 'queued' || job.state === 'running')) this.recordings.setStatus(recordingId, 'transcribing');
-      else this.maybeComplete(recordingId);
-    }
+    this.changed();
+    this.runner.wake();
   }
 
   /**
@@ -320,14 +310,15 @@ export class Transcriber {
     if (!recording) throw new UnknownRecordingError(`no recording ${recordingId}`);
     if (recording.status === 'recording') throw new RecordingInProgressError(`recording ${recordingId} is still being recorded`);
     const windows = await this.cutFile(recording);
-    this.deps.db.transaction(() => {
+    this.deps.store.transaction(() => {
       this.jobs.deleteForRecording(recordingId);
       this.transcripts.delete(recordingId);
       windows.forEach((window, index) => {
         this.jobs.enqueue({ recordingId, seq: window.seq, startSample: window.startSample, endSample: window.endSample, final: index === windows.length - 1 });
       });
-      this.recordings.setStatus(recordingId, 'transcribing');
-    })();
+      // Already `transcribing` (resume of an interrupted one): its jobs were replaced, the status stands.
+      if (recording.status !== 'transcribing') this.recordings.setStatus(recordingId, 'transcribing');
+    });
     this.log.info({ recordingId, windows: windows.length }, 'recording queued for transcription');
     this.changed();
     this.runner.wake();
@@ -342,7 +333,7 @@ export class Transcriber {
       if (job.state !== 'done' || job.result === null) break;
       done.push(job);
     }
-    const rateHz = this.recordings.get(recordingId)?.sampleRateHz ?? SAMPLE_RATE_HZ;
+    const rateHz = this.recordings.get(recordingId)?.sampleRateHz ?? SPEECH_RATE_HZ;
     const stitched = this.stitch(done, rateHz);
     return {
       ...stitched,
@@ -375,31 +366,36 @@ export class Transcriber {
     const { config, engine } = this.deps;
     const recording = this.recordings.get(job.recordingId);
     if (!recording) return { kind: 'fail', error: 'recording no longer exists' };
-    if (recording.sampleRateHz !== SAMPLE_RATE_HZ) {
-      this.deps.hooks?.onError?.('bad_audio');
-      return { kind: 'fail', error: `recording is ${recording.sampleRateHz} Hz; the engine takes ${SAMPLE_RATE_HZ} Hz` };
+    if (recording.sampleRateHz !== SPEECH_RATE_HZ) {
+      this.hookError('bad_audio');
+      return { kind: 'fail', error: `recording is ${recording.sampleRateHz} Hz; the engine takes ${SPEECH_RATE_HZ} Hz` };
     }
     let range: PcmRange;
     try {
       range = await readPcmRange(join(this.deps.recordingsDir, recording.audioPath), job.startSample, job.endSample);
     } catch (error) {
       if (recording.status === 'recording') return { kind: 'defer', delayMs: config.audioWaitMs ?? 250, reason: `audio not readable yet: ${describe(error)}` };
-      this.deps.hooks?.onError?.('bad_audio');
+      this.hookError('bad_audio');
       return { kind: 'retry', error: `cannot read audio: ${describe(error)}` };
     }
-    if (range.availableSamples < job.endSample && recording.status === 'recording') {
+    const { sampleRateHz, channels } = range.format;
+    if (channels !== 1 || sampleRateHz !== SPEECH_RATE_HZ) {
+      this.hookError('bad_audio');
+      return { kind: 'fail', error: `audio file is ${channels} channel(s) at ${sampleRateHz} Hz; the engine takes mono ${SPEECH_RATE_HZ} Hz` };
+    }
+    if (range.availableFrames < job.endSample && recording.status === 'recording') {
       return { kind: 'defer', delayMs: config.audioWaitMs ?? 250, reason: 'window not on disk yet' };
     }
     const model = basename(engine.status().model);
-    const threads = config.threads ?? engine.status().threads;
-    const gate = detectSpeech(range.pcm, { sampleRateHz: range.sampleRateHz, minSpeechMs: config.gateMinSpeechMs ?? 200 });
+    const gate = detectSpeech(range.pcm, { sampleRateHz, minSpeechMs: config.gateMinSpeechMs ?? 200 });
     if (!gate.speech) {
-      return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model, threads } };
+      // threads 0: no engine process ran this window.
+      return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model, threads: 0 } };
     }
-    const durationMs = (range.pcm.length / range.sampleRateHz) * 1000;
+    const durationMs = (range.pcm.length / sampleRateHz) * 1000;
     const audioCtx = audioCtxFor(durationMs);
     const probe = this.breaker.state() === 'halfOpen';
-    let result: TranscribeResult;
+    let result: EngineTranscription;
     try {
       result = await this.breaker.fire((breakerSignal) =>
         engine.transcribe({ pcm: range.pcm, audioCtx, beamSize: config.beamSize ?? 1, language: 'en', signal: AbortSignal.any([breakerSignal, signal]) }),
@@ -408,18 +404,18 @@ export class Transcriber {
       if (error instanceof BreakerOpenError) return { kind: 'defer', delayMs: 0, reason: 'breaker open' };
       if (signal.aborted) return { kind: 'defer', delayMs: 0, reason: 'shutdown' };
       if (!isEngineFailure(error)) {
-        this.deps.hooks?.onError?.('bad_audio');
+        this.hookError('bad_audio');
         return { kind: 'fail', error: `engine refused the audio: ${describe(error)}` };
       }
       const timedOut = error instanceof BreakerTimeoutError || (error instanceof EngineAbortedError && error.reason === 'timeout');
-      this.deps.hooks?.onError?.(timedOut ? 'timeout' : 'engine');
+      this.hookError(timedOut ? 'timeout' : 'engine');
       // A failed half-open probe says the engine is still down, nothing about this job.
       if (probe) return { kind: 'defer', delayMs: 0, reason: `probe failed: ${describe(error)}` };
       return { kind: 'retry', error: describe(error) };
     }
     // Text without segments (not seen from whisper-server, but cheap to keep): one segment for the window.
     const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
-    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads };
+    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads: result.threads };
     return { kind: 'done', result: windowResult };
   }
 
@@ -427,9 +423,11 @@ export class Transcriber {
     // Re-queued (enqueueRecording) while this job ran: its row is gone and its outcome moot.
     if (!this.jobs.get(job.id)) return;
     if (state === 'failed') {
-      this.deps.hooks?.onError?.('job_failed');
+      this.hookError('job_failed');
       const recording = this.recordings.get(job.recordingId);
-      if (recording && recording.status !== 'recording') this.failRecording(job.recordingId, error ?? 'unknown error');
+      if (recording && (recording.status === 'recorded' || recording.status === 'transcribing')) {
+        this.failRecording(job.recordingId, error ?? 'unknown error');
+      }
     }
     this.maybeComplete(job.recordingId);
   }
@@ -437,8 +435,7 @@ export class Transcriber {
   private failRecording(recordingId: string, error: string): void {
     // The transcript can no longer complete: do not spend the engine on the other windows.
     this.jobs.deleteQueuedForRecording(recordingId);
-    this.recordings.setStatus(recordingId, 'failed', `transcription failed: ${error}`);
-    this.log.error({ recordingId, error }, 'transcription failed; audio kept');
+    if (this.moveTo(recordingId, 'failed', `transcription failed: ${error}`)) this.log.error({ recordingId, error }, 'transcription failed; audio kept');
   }
 
   /** Once the tail and every earlier window are done: stitch, store, mark `transcribed`. */
@@ -447,10 +444,12 @@ export class Transcriber {
     if (!jobs.some((job) => job.final)) return;
     if (jobs.some((job) => job.state === 'queued' || job.state === 'running')) return;
     const recording = this.recordings.get(recordingId);
-    if (!recording || recording.status === 'recording') return;
+    // Only a saved recording that is not settled yet: `recording` waits for its row, and a
+    // `transcribed` or `failed` one is moved on by enqueueRecording, not by a late job.
+    if (!recording || (recording.status !== 'recorded' && recording.status !== 'transcribing')) return;
     const failed = jobs.find((job) => job.state === 'failed');
     if (failed) {
-      if (recording.status !== 'failed') this.failRecording(recordingId, failed.lastError ?? 'unknown error');
+      this.failRecording(recordingId, failed.lastError ?? 'unknown error');
       return;
     }
     const rateHz = recording.sampleRateHz;
@@ -466,7 +465,8 @@ export class Transcriber {
       text: stitched.text,
       segments: stitched.segments,
       model: engineResult?.model ?? basename(this.deps.engine.status().model),
-      threads: engineResult?.threads ?? this.deps.config.threads ?? this.deps.engine.status().threads,
+      // 0 when the silence gate kept every window from the engine.
+      threads: engineResult?.threads ?? 0,
       audioCtx: results.reduce((max, result) => Math.max(max, result.audioCtx), 0),
       audioDurationMs,
       processingMs,
@@ -476,15 +476,40 @@ export class Transcriber {
       windows: jobs.length,
       createdAtMs: (this.deps.nowMs ?? Date.now)(),
     };
-    this.deps.db.transaction(() => {
-      this.transcripts.save(transcript);
-      this.recordings.setStatus(recordingId, 'transcribed');
-    })();
+    try {
+      this.deps.store.transaction(() => {
+        this.transcripts.save(transcript);
+        this.recordings.setStatus(recordingId, 'transcribed');
+      });
+    } catch (error) {
+      // Nothing stored (the transaction rolled back); resume at the next start tries again.
+      this.log.error({ err: error, recordingId }, 'cannot store the transcript');
+      return;
+    }
     this.log.info(
       { recordingId, windows: jobs.length, audioDurationMs: Math.round(audioDurationMs), processingMs: Math.round(processingMs), rtf: Number(transcript.realTimeFactor.toFixed(3)), noSpeech },
       'transcript stored',
     );
     this.deps.hooks?.onTranscribed?.(processingMs / 1000, transcript.realTimeFactor);
+  }
+
+  /** A status change the guard may refuse (a race with a re-queue): logged, never thrown. True if made. */
+  private moveTo(recordingId: string, status: RecordingStatus, error?: string): boolean {
+    try {
+      return this.recordings.setStatus(recordingId, status, error) !== undefined;
+    } catch (caught) {
+      if (!(caught instanceof IllegalTransitionError)) throw caught;
+      this.log.warn({ recordingId, from: caught.from, to: caught.to }, 'status change refused');
+      return false;
+    }
+  }
+
+  private hookError(kind: TranscriptionErrorKind): void {
+    try {
+      this.deps.hooks?.onError?.(kind);
+    } catch (error) {
+      this.log.error({ err: error, kind }, 'error hook threw');
+    }
   }
 
   private stitch(jobs: readonly Job[], rateHz: number): Stitched {
@@ -510,10 +535,11 @@ export class Transcriber {
     const chunkSamples = recording.sampleRateHz * 10;
     let position = 0;
     for (;;) {
-      const { pcm, availableSamples } = await readPcmRange(path, position, position + chunkSamples);
+      const { pcm, availableFrames, format } = await readPcmRange(path, position, position + chunkSamples);
+      if (format.channels !== 1) throw new Error(`${path}: ${format.channels} channels; recordings are mono`);
       if (pcm.length > 0) cutter.feed(pcm);
       position += pcm.length;
-      if (position >= availableSamples || pcm.length === 0) break;
+      if (position >= availableFrames || pcm.length === 0) break;
     }
     windows.push(cutter.finish(position));
     return windows;
@@ -528,7 +554,7 @@ export class Transcriber {
       try {
         if (hasFinal) {
           if (recording.status === 'recorded' && jobs.some((job) => job.state === 'queued' || job.state === 'running')) {
-            this.recordings.setStatus(recording.id, 'transcribing');
+            this.moveTo(recording.id, 'transcribing');
           }
           this.maybeComplete(recording.id);
         } else if (recording.status === 'transcribing' || jobs.length > 0 || !this.transcripts.get(recording.id)) {

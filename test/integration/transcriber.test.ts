@@ -3,19 +3,21 @@
  * the generated mini model (and the tiny-shaped one where a request must last long enough to be
  * killed), espeak-ng speech written as recordings, real SQLite and the real WAV writer.
  */
+import { SPEECH_RATE_HZ } from '../../src/domain/transcript.js';
 import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseWavHeader } from '../../src/audio/wav.js';
+import { encodeWav, parseWavHeader } from '../../src/audio/wav.js';
 import { WavWriter } from '../../src/audio/wav-writer.js';
 import { silentLogger } from '../../src/log.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
+import { createStore } from '../../src/store/store.js';
 import { newRecordingId } from '../../src/store/ids.js';
 import { RecordingsRepo } from '../../src/store/recordings.js';
-import { WhisperEngine, wavFromPcm16, type EngineRequestRecord } from '../../src/transcribe/engine.js';
+import { WhisperEngine, type EngineRequestRecord } from '../../src/transcribe/engine.js';
 import { Transcriber, type TranscriberConfig } from '../../src/transcribe/transcriber.js';
 import { sleep } from '../../src/util/sleep.js';
 import { ensureModel, ensureWhisperBuilt, speechWav, type EnsuredModel } from '../helpers/whisper.js';
@@ -108,14 +110,14 @@ async function startPipeline(modelPath: string, overrides: Partial<TranscriberCo
   engine.onRequest((record) => requests.push(record));
   // A missing model makes start() reject while supervision keeps retrying: that case is tested.
   await engine.start().catch(() => undefined);
-  transcriber = new Transcriber({ db, recordingsDir: dir, engine, config: { ...config, ...overrides }, logger: silentLogger() });
+  transcriber = new Transcriber({ store: createStore(db), recordingsDir: dir, engine, config: { ...config, ...overrides }, logger: silentLogger() });
   await transcriber.start();
   return transcriber;
 }
 
 async function addRecording(pcm: Int16Array): Promise<string> {
   const id = newRecordingId();
-  await writeFile(join(dir, `${id}.wav`), wavFromPcm16(pcm));
+  await writeFile(join(dir, `${id}.wav`), encodeWav(pcm, SPEECH_RATE_HZ));
   recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
   recordings.finish(id, { endedAtMs: Date.now(), durationMs: (pcm.length / RATE_HZ) * 1000, bytes: pcm.length * 2 });
   return id;

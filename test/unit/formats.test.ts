@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cueTime, renderTranscript } from '../../src/transcribe/formats.js';
-import type { Transcript } from '../../src/store/transcripts.js';
+import type { Transcript } from '../../src/domain/transcript.js';
 
 const transcript: Transcript = {
   recordingId: '01jabcdefghjkmnpqrstvwxyz0',

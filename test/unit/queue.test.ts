@@ -2,6 +2,8 @@
  * The transcription queue end to end with a scripted engine: real SQLite, real WAV files (and the
  * real WavWriter for the live path), real timers; only the whisper engine is a stand-in.
  */
+import { encodeWav } from '../../src/audio/wav.js';
+import { SPEECH_RATE_HZ } from '../../src/domain/transcript.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WavWriter } from '../../src/audio/wav-writer.js';
 import { silentLogger } from '../../src/log.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
+import { createStore } from '../../src/store/store.js';
 import { newRecordingId } from '../../src/store/ids.js';
 import { RecordingsRepo } from '../../src/store/recordings.js';
 import {
@@ -17,11 +20,16 @@ import {
   EngineAbortedError,
   EngineRequestError,
   EngineUnavailableError,
-  wavFromPcm16,
   type TranscribeRequest,
-  type TranscribeResult,
 } from '../../src/transcribe/engine.js';
-import { RecordingInProgressError, Transcriber, UnknownRecordingError, type TranscriberConfig, type TranscriptionEngine } from '../../src/transcribe/transcriber.js';
+import {
+  RecordingInProgressError,
+  Transcriber,
+  UnknownRecordingError,
+  type EngineTranscription,
+  type TranscriberConfig,
+  type TranscriptionEngine,
+} from '../../src/transcribe/transcriber.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const RATE_HZ = 16000;
@@ -41,12 +49,14 @@ class ScriptedEngine implements TranscriptionEngine {
   release: (() => void) | null = null;
   script: Step[] = [];
   fallback: Step = 'ok';
+  /** Threads of the process that answers; status() reports the (larger) configured maximum. */
+  threads = 2;
 
   status(): { model: string; threads: number } {
-    return { model: '/models/ggml-test.bin', threads: 2 };
+    return { model: '/models/ggml-test.bin', threads: 4 };
   }
 
-  async transcribe(request: TranscribeRequest): Promise<TranscribeResult> {
+  async transcribe(request: TranscribeRequest): Promise<EngineTranscription> {
     const samples = request.pcm?.length ?? 0;
     this.calls.push({ samples, audioCtx: request.audioCtx, beamSize: request.beamSize, atMs: performance.now() });
     const step = this.script.shift() ?? this.fallback;
@@ -54,7 +64,7 @@ class ScriptedEngine implements TranscriptionEngine {
     switch (step) {
       case 'ok': {
         const durationMs = Math.round((samples / RATE_HZ) * 1000);
-        return { text: `words ${n}`, segments: [{ startMs: 0, endMs: durationMs, text: `words ${n}` }], processingMs: 50 };
+        return { text: `words ${n}`, segments: [{ startMs: 0, endMs: durationMs, text: `words ${n}` }], processingMs: 50, threads: this.threads };
       }
       case 'unavailable':
         throw new EngineUnavailableError('engine died');
@@ -116,7 +126,7 @@ const baseConfig: TranscriberConfig = {
 function makeTranscriber(config: Partial<TranscriberConfig> = {}, paused?: () => boolean): Transcriber {
   transcriber = new Transcriber({
     ...(paused ? { paused } : {}),
-    db,
+    store: createStore(db),
     recordingsDir: dir,
     engine,
     config: { ...baseConfig, ...config },
@@ -133,7 +143,7 @@ function makeTranscriber(config: Partial<TranscriberConfig> = {}, paused?: () =>
 /** A finished recording on disk and in the database. */
 function addRecording(pcm: Int16Array): string {
   const id = newRecordingId();
-  writeFileSync(join(dir, `${id}.wav`), wavFromPcm16(pcm));
+  writeFileSync(join(dir, `${id}.wav`), encodeWav(pcm, SPEECH_RATE_HZ));
   recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
   recordings.finish(id, { endedAtMs: Date.now(), durationMs: (pcm.length / RATE_HZ) * 1000, bytes: pcm.length * 2 });
   return id;
@@ -190,7 +200,8 @@ describe('Transcriber queue', () => {
     await t.enqueueRecording(id);
     await waitFor(() => recordings.get(id)?.status === 'transcribed');
     expect(engine.calls).toHaveLength(0);
-    expect(t.transcript(id)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', audioDurationMs: 4000, processingMs: 0 });
+    // threads 0: no engine process ran.
+    expect(t.transcript(id)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', audioDurationMs: 4000, processingMs: 0, threads: 0 });
   });
 
   it('retries a failing engine with growing backoff and then succeeds', async () => {
@@ -350,24 +361,55 @@ describe('Transcriber queue', () => {
     await expect(t.enqueueRecording(id)).rejects.toBeInstanceOf(RecordingInProgressError);
   });
 
-  it('live short clip: one job for the whole clip, even when end() comes before the row is marked recorded', async () => {
+  it('live short clip: end() queues the one window and moves the recording to transcribing at once', async () => {
     const t = makeTranscriber();
     await t.start();
     const pcm = speechLike([2000, 400]);
     const id = newRecordingId();
-    await writeFile(join(dir, `${id}.wav`), wavFromPcm16(pcm));
+    await writeFile(join(dir, `${id}.wav`), encodeWav(pcm, SPEECH_RATE_HZ));
     recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
     const live = t.beginRecording(id);
     live.feed(pcm);
-    live.end(pcm.length);
-    await waitFor(() => engine.calls.length === 1);
-    await sleep(100);
-    // Still `recording`: the transcript waits for the row.
-    expect(recordings.get(id)?.status).toBe('recording');
     recordings.finish(id, { endedAtMs: Date.now(), durationMs: 2400, bytes: pcm.length * 2 });
+    live.end(pcm.length);
+    // No polling of the row: the status changed inside end().
+    expect(recordings.get(id)?.status).toBe('transcribing');
+    expect(t.jobs.forRecording(id)).toMatchObject([{ seq: 0, final: true, startSample: 0, endSample: pcm.length }]);
     await waitFor(() => recordings.get(id)?.status === 'transcribed');
     expect(engine.calls[0]).toMatchObject({ samples: pcm.length, audioCtx: audioCtxFor(2400) });
     expect(t.transcript(id)?.windows).toBe(1);
+  });
+
+  it('live: end() before the row is recorded queues nothing and leaves the row alone; a restart transcribes it', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    const pcm = speechLike([2000, 400]);
+    const id = newRecordingId();
+    await writeFile(join(dir, `${id}.wav`), encodeWav(pcm, SPEECH_RATE_HZ));
+    recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
+    const live = t.beginRecording(id);
+    live.feed(pcm);
+    expect(() => live.end(pcm.length)).not.toThrow();
+    expect(recordings.get(id)?.status).toBe('recording');
+    expect(t.jobs.forRecording(id)).toEqual([]);
+    recordings.finish(id, { endedAtMs: Date.now(), durationMs: 2400, bytes: pcm.length * 2 });
+    await t.stop();
+    const restarted = makeTranscriber();
+    await restarted.start();
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(restarted.transcript(id)?.windows).toBe(1);
+  });
+
+  it('stores the thread count the engine ran with, not the configured maximum', async () => {
+    // The engine reports 4 in status() (the configured maximum); degradation restarted it with 1.
+    engine.threads = 1;
+    const t = makeTranscriber();
+    await t.start();
+    const id = addRecording(speechLike([2500, 500]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(t.jobs.forRecording(id)[0]?.result?.threads).toBe(1);
+    expect(t.transcript(id)?.threads).toBe(1);
   });
 
   it('live: windows are transcribed while recording; at the end only the tail is sent', async () => {

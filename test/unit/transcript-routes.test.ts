@@ -1,3 +1,5 @@
+import { encodeWav } from '../../src/audio/wav.js';
+import { SPEECH_RATE_HZ } from '../../src/domain/transcript.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +8,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerTranscriptRoutes, transcriptView } from '../../src/http/transcript-routes.js';
 import { silentLogger } from '../../src/log.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
+import { createStore } from '../../src/store/store.js';
 import { newRecordingId } from '../../src/store/ids.js';
 import { RecordingsRepo } from '../../src/store/recordings.js';
-import { wavFromPcm16, type TranscribeRequest, type TranscribeResult } from '../../src/transcribe/engine.js';
-import { Transcriber, type TranscriptionEngine } from '../../src/transcribe/transcriber.js';
+import { type TranscribeRequest } from '../../src/transcribe/engine.js';
+import { Transcriber, type EngineTranscription, type TranscriptionEngine } from '../../src/transcribe/transcriber.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const RATE_HZ = 16000;
@@ -29,11 +32,11 @@ class FakeEngine implements TranscriptionEngine {
     this.held = false;
     this.release?.();
   }
-  async transcribe(request: TranscribeRequest): Promise<TranscribeResult> {
+  async transcribe(request: TranscribeRequest): Promise<EngineTranscription> {
     this.calls++;
     if (this.held) await new Promise<void>((resolve) => (this.release = resolve));
     const ms = Math.round(((request.pcm?.length ?? 0) / RATE_HZ) * 1000);
-    return { text: 'Hello there. General Kenobi.', segments: [{ startMs: 0, endMs: 1000, text: 'Hello there.' }, { startMs: 1000, endMs: ms, text: 'General Kenobi.' }], processingMs: 40 };
+    return { text: 'Hello there. General Kenobi.', segments: [{ startMs: 0, endMs: 1000, text: 'Hello there.' }, { startMs: 1000, endMs: ms, text: 'General Kenobi.' }], processingMs: 40, threads: 1 };
   }
 }
 
@@ -63,7 +66,7 @@ beforeEach(async () => {
   recordings = new RecordingsRepo(db);
   engine = new FakeEngine();
   transcriber = new Transcriber({
-    db,
+    store: createStore(db),
     recordingsDir: dir,
     engine,
     logger: silentLogger(),
@@ -85,7 +88,7 @@ afterEach(async () => {
 
 function addRecording(seconds: number, finished = true): string {
   const id = newRecordingId();
-  writeFileSync(join(dir, `${id}.wav`), wavFromPcm16(buzz(seconds)));
+  writeFileSync(join(dir, `${id}.wav`), encodeWav(buzz(seconds), SPEECH_RATE_HZ));
   recordings.create({ id, startedAtMs: Date.now(), audioPath: `${id}.wav`, sampleRateHz: RATE_HZ, preRollMs: 0 });
   if (finished) recordings.finish(id, { endedAtMs: Date.now(), durationMs: seconds * 1000, bytes: seconds * RATE_HZ * 2 });
   return id;
