@@ -1,12 +1,14 @@
-import type { ButtonEdge, Led, LedPattern } from './hardware/types.js';
+import type { ButtonEdge } from './hardware/types.js';
 import type { Logger } from './log.js';
+import type { FaultSink } from './ops/faults.js';
 import type { Recorder, TakeResult } from './audio/recorder.js';
 import type { RecordingsRepo } from './store/recordings.js';
 import type { LiveTranscription } from './transcribe/transcriber.js';
 
 /**
  * The appliance's state machine and the only place that knows the order of the steps:
- * button -> recorder -> store (-> transcription, later) and what the LEDs show.
+ * button -> recorder -> store -> live transcription. It raises faults and says what changed; the
+ * LEDs (app/leds.ts) and everything else that shows state consume those events.
  *
  *   idle --press--> recording --press+release--> (saving in background) --> idle
  *                       |--press held >= longPressCancelMs--> cancelled --> idle
@@ -22,11 +24,8 @@ export interface ApplianceSnapshot {
   readonly recordingId: string | null;
   readonly recordingStartedAtMs: number | null;
   readonly savesInFlight: number;
-  /** Problems the user should see (LED error pattern); empty when all is well. */
-  readonly faults: readonly string[];
-  /** Background work in progress (saving, transcribing). */
-  readonly busy: readonly string[];
-  readonly leds: Readonly<Record<string, LedPattern>>;
+  /** The take in progress is in its last seconds before the maximum length. */
+  readonly endingSoon: boolean;
   readonly lastEvent: string | null;
 }
 
@@ -38,7 +37,8 @@ export interface ApplianceOptions {
   readonly sampleRateHz: number;
   readonly recorder: Recorder;
   readonly recordings: RecordingsRepo;
-  readonly leds: { readonly status: Led; readonly record: Led };
+  /** Where 'disk' and 'storage' problems are reported. */
+  readonly faults: FaultSink;
   /** Live transcription: windows are cut and sent while the take is recorded. Absent = recordings only. */
   readonly transcription?: { beginRecording(id: string): LiveTranscription } | null;
   readonly newId: () => string;
@@ -56,47 +56,12 @@ export interface RecordingOutcome {
   readonly durationMs: number | null;
 }
 
-/**
- * What the LEDs say (hardware/README.md has the table). The red LED is steady only while audio is
- * being kept, so a glance answers "is it recording?"; the green one tells the rest, with
- * precedence fatal > error > degraded > busy > idle.
- */
-export const LED_PATTERNS = {
-  off: { mode: 'off' },
-  on: { mode: 'on' },
-  /** Status, start-up: Scout is taking over from the kernel's heartbeat. */
-  starting: { mode: 'blink', onMs: 250, offMs: 250 },
-  /** Status, saving or transcribing: slow, calm. */
-  busy: { mode: 'blink', onMs: 500, offMs: 500 },
-  /** Status, works but health says degraded (hot, throttled, engine queueing, disk low). */
-  degraded: { mode: 'blink', onMs: 100, offMs: 1900 },
-  /**
-   * Status: a part is broken but recording works (no usable model).
-   * Record: cannot record (no microphone, disk full, storage failing); also the cancel flash.
-   */
-  error: { mode: 'blink', onMs: 100, offMs: 100 },
-  /** Record LED, the last seconds before the maximum length. */
-  ending: { mode: 'blink', onMs: 250, offMs: 250 },
-} as const satisfies Record<string, LedPattern>;
-
-/**
- * 'fatal': the box cannot record (mic gone, disk full, storage failing);
- * 'error': it records, but a part is broken (no usable model: nothing gets transcribed);
- * 'degraded': it works, with reduced quality or delays (hot, throttled, engine queueing).
- */
-export type FaultSeverity = 'fatal' | 'error' | 'degraded';
-
-const CANCEL_FLASH_MS = 600;
 const ENDING_WARNING_MS = 10_000;
 
 export class Appliance {
   private phase: Phase = 'starting';
   private current: { id: string; startedAtMs: number; live: LiveTranscription | null } | null = null;
   private savesInFlight = 0;
-  private readonly faults = new Map<string, { message: string; severity: FaultSeverity }>();
-  private readonly busyReasons = new Set<string>();
-  private cancelFlashUntilMs = 0;
-  private flashTimer: NodeJS.Timeout | null = null;
   private endingTimer: NodeJS.Timeout | null = null;
   private nearMaxDuration = false;
   private chain: Promise<void> = Promise.resolve();
@@ -113,29 +78,21 @@ export class Appliance {
     this.now = options.now ?? Date.now;
   }
 
-  async start(): Promise<void> {
-    await this.options.leds.status.start();
-    await this.options.leds.record.start();
+  start(): Promise<void> {
     this.phase = 'idle';
-    this.refreshLeds();
     this.changed();
+    return Promise.resolve();
   }
 
-  /** Finishes (saves) a recording in progress, waits for saves, and turns the LEDs off. */
+  /** Finishes (saves) a recording in progress and waits for saves. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.phase === 'stopped') return;
     this.clearTimers();
-    if (this.flashTimer) clearTimeout(this.flashTimer);
     await this.enqueue(async () => {
       if (this.current) await this.finishRecording('shutdown');
     });
     await this.chain;
     this.phase = 'stopped';
-    this.cancelFlashUntilMs = 0;
-    this.faults.clear();
-    this.refreshLeds();
-    await this.options.leds.record.stop();
-    await this.options.leds.status.stop();
     this.changed();
   }
 
@@ -165,28 +122,6 @@ export class Appliance {
     }
   }
 
-  /** Raises (or with `null` clears) a named fault; the LEDs and the state follow. */
-  setFault(key: string, message: string | null, severity: FaultSeverity = 'fatal'): void {
-    const before = this.faults.get(key);
-    if (message === null) this.faults.delete(key);
-    else this.faults.set(key, { message, severity });
-    if (before?.message !== message || before?.severity !== severity) {
-      this.refreshLeds();
-      this.changed();
-    }
-  }
-
-  /** Work in the background that the status LED should show (e.g. 'transcribing'). */
-  setBusy(reason: string, busy: boolean): void {
-    const had = this.busyReasons.has(reason);
-    if (busy) this.busyReasons.add(reason);
-    else this.busyReasons.delete(reason);
-    if (had !== busy) {
-      this.refreshLeds();
-      this.changed();
-    }
-  }
-
   onOutcome(listener: (outcome: RecordingOutcome) => void): void {
     this.outcomeListeners.push(listener);
   }
@@ -201,12 +136,7 @@ export class Appliance {
       recordingId: this.current?.id ?? null,
       recordingStartedAtMs: this.current?.startedAtMs ?? null,
       savesInFlight: this.savesInFlight,
-      faults: [...this.faults.values()].map((fault) => fault.message),
-      busy: [...this.busyReasons],
-      leds: {
-        [this.options.leds.status.name]: this.options.leds.status.current(),
-        [this.options.leds.record.name]: this.options.leds.record.current(),
-      },
+      endingSoon: this.nearMaxDuration,
       lastEvent: this.lastEvent,
     };
   }
@@ -223,7 +153,9 @@ export class Appliance {
       this.changed();
       void this.enqueue(() => this.beginRecording(atMs, pressedAtPosition));
     }
-    if (this.options.mode === 'toggle' && this.phase === 'recording') {
+    // Only a press made while already recording can cancel: holding the press that starts a take
+    // is how people begin speaking, not a request to throw the take away.
+    if (this.options.mode === 'toggle' && this.phase === 'recording' && !this.pressStartedRecording) {
       this.clearCancelTimer();
       this.cancelTimer = setTimeout(() => {
         this.cancelTimer = null;
@@ -260,11 +192,11 @@ export class Appliance {
     if (freeBytes < this.options.minFreeBytes) {
       this.phase = 'idle';
       this.noteEvent(`not recording: only ${Math.round(freeBytes / 1e6)} MB free`);
-      this.setFault('disk', `disk nearly full: ${Math.round(freeBytes / 1e6)} MB free`);
+      this.options.faults.set('disk', `disk nearly full: ${Math.round(freeBytes / 1e6)} MB free`);
       logger.warn({ freeBytes }, 'recording refused: disk nearly full');
       return;
     }
-    this.setFault('disk', null);
+    this.options.faults.set('disk', null);
     const id = this.options.newId();
     const startedAtMs = pressedAtMs;
     const live = this.options.transcription?.beginRecording(id) ?? null;
@@ -275,7 +207,7 @@ export class Appliance {
       // The row comes before the file: if we crash after the file exists, start-up repair finds it by its status.
       recordings.create({ id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs });
       await recorder.open();
-      this.setFault('storage', null);
+      this.options.faults.set('storage', null);
       logger.info({ recordingId: id, preRollMs }, 'recording started');
       this.noteEvent(`recording ${id} started`);
       this.maxDurationTimer = setTimeout(() => {
@@ -285,7 +217,7 @@ export class Appliance {
       this.endingTimer = setTimeout(() => {
         this.endingTimer = null;
         this.nearMaxDuration = true;
-        this.refreshLeds();
+        this.changed();
       }, Math.max(0, this.options.maxDurationMs - ENDING_WARNING_MS));
     } catch (error) {
       this.current = null;
@@ -295,9 +227,8 @@ export class Appliance {
       logger.error({ err: error, recordingId: id }, 'recording could not start');
       this.safely(() => recordings.markFailed(id, `could not start: ${(error as Error).message}`));
       this.emitOutcome({ id, outcome: 'failed', durationMs: null });
-      this.setFault('storage', `cannot record: ${(error as Error).message}`);
+      this.options.faults.set('storage', `cannot record: ${(error as Error).message}`);
     }
-    this.refreshLeds();
     this.changed();
   }
 
@@ -312,7 +243,6 @@ export class Appliance {
     this.current = null;
     this.phase = 'idle';
     this.savesInFlight += 1;
-    this.refreshLeds();
     this.changed();
     const { logger, recordings } = this.options;
     const savingSinceMs = performance.now();
@@ -343,10 +273,9 @@ export class Appliance {
       current.live?.cancel();
       this.safely(() => recordings.markFailed(current.id, `could not save: ${(error as Error).message}`));
       this.emitOutcome({ id: current.id, outcome: 'failed', durationMs: null });
-      this.setFault('storage', `saving failed: ${(error as Error).message}`);
+      this.options.faults.set('storage', `saving failed: ${(error as Error).message}`);
     } finally {
       this.savesInFlight -= 1;
-      this.refreshLeds();
       this.changed();
     }
   }
@@ -364,12 +293,10 @@ export class Appliance {
       this.options.logger.info({ recordingId: current.id, reason }, 'recording cancelled and discarded');
       this.noteEvent(`recording ${current.id} cancelled`);
       this.emitOutcome({ id: current.id, outcome: 'discarded', durationMs: null });
-      this.flashCancel();
     } catch (error) {
       this.options.logger.error({ err: error, recordingId: current.id }, 'cancelling the recording failed');
       this.safely(() => this.options.recordings.markFailed(current.id, `cancel failed: ${(error as Error).message}`));
     }
-    this.refreshLeds();
     this.changed();
   }
 
@@ -379,33 +306,6 @@ export class Appliance {
     });
     this.chain = next;
     return next;
-  }
-
-  private refreshLeds(): void {
-    const { status, record } = this.options.leds;
-    const severities = [...this.faults.values()].map((fault) => fault.severity);
-    const fatal = severities.includes('fatal');
-    const flashing = this.now() < this.cancelFlashUntilMs;
-    if (this.phase === 'recording' && !fatal) record.set(this.nearMaxDuration ? LED_PATTERNS.ending : LED_PATTERNS.on);
-    else if (fatal || flashing) record.set(LED_PATTERNS.error);
-    else record.set(LED_PATTERNS.off);
-
-    if (this.phase === 'starting') status.set(LED_PATTERNS.starting);
-    else if (this.phase === 'stopped' || fatal) status.set(LED_PATTERNS.off);
-    else if (severities.includes('error')) status.set(LED_PATTERNS.error);
-    else if (severities.includes('degraded')) status.set(LED_PATTERNS.degraded);
-    else if (this.savesInFlight > 0 || this.busyReasons.size > 0) status.set(LED_PATTERNS.busy);
-    else status.set(LED_PATTERNS.on);
-  }
-
-  /** Three quick blinks of the red LED: "that one was thrown away". */
-  private flashCancel(): void {
-    this.cancelFlashUntilMs = this.now() + CANCEL_FLASH_MS;
-    if (this.flashTimer) clearTimeout(this.flashTimer);
-    this.flashTimer = setTimeout(() => {
-      this.flashTimer = null;
-      this.refreshLeds();
-    }, CANCEL_FLASH_MS);
   }
 
   private emitOutcome(outcome: RecordingOutcome): void {

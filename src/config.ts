@@ -337,7 +337,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Used by documentation and `--print-defaults`: the schema's own descriptions. */
+/** `scout --print-defaults`: every setting with its default and the schema's own description. */
 export function schemaDocs(schema: TSchema = ConfigSchema, prefix = ''): string[] {
   const lines: string[] = [];
   const properties = (schema as { properties?: Record<string, TSchema> }).properties ?? {};

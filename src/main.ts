@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, schemaDocs } from './config.js';
 import { createRootLogger } from './log.js';
 import { installProcessGuards } from './ops/process-guards.js';
 import { ScoutService } from './service.js';
@@ -8,6 +8,10 @@ import { ScoutService } from './service.js';
  * Exit codes: 0 clean stop, 1 fatal error (systemd restarts us), 2 bad configuration.
  */
 async function main(): Promise<void> {
+  if (process.argv.includes('--print-defaults')) {
+    process.stdout.write(`${schemaDocs().join('\n')}\n`);
+    return;
+  }
   let loaded;
   try {
     loaded = loadConfig();

@@ -1,4 +1,4 @@
-import { stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { AudioSourceStatus } from '../hardware/types.js';
 
@@ -255,55 +255,6 @@ export function audioSourceCheck(options: AudioSourceCheckOptions): HealthCheck 
         return Promise.resolve({ status: 'degraded', message: 'capture stopped', details } as const);
       case 'failed':
         return Promise.resolve({ status: 'unhealthy', message: `microphone failed${why}`, details } as const);
-    }
-  };
-}
-
-/** The model file exists, is a regular file and is not truncated. */
-export function modelFileCheck(options: { readonly path: () => string; readonly minBytes?: number }): HealthCheck {
-  return async () => {
-    const path = options.path();
-    const info = await stat(path);
-    if (!info.isFile()) return { status: 'unhealthy', message: `model ${path} is not a file` };
-    const minBytes = options.minBytes ?? 1;
-    if (info.size < minBytes) return { status: 'unhealthy', message: `model ${path} is ${info.size} bytes, expected at least ${minBytes}`, details: { sizeBytes: info.size } };
-    return { status: 'healthy', message: `model ${path}`, details: { sizeBytes: info.size } };
-  };
-}
-
-/**
- * The engine answers. `ping` resolves when it does (and should honour the signal); a rejection
- * or timeout is unhealthy. Return a result from `ping` to report degraded states yourself.
- */
-export function engineCheck(ping: (signal: AbortSignal) => Promise<HealthCheckResult | void>): HealthCheck {
-  return async (signal) => {
-    const result = await ping(signal);
-    return result ?? { status: 'healthy', message: 'engine answers' };
-  };
-}
-
-export type BreakerState = 'closed' | 'halfOpen' | 'open';
-
-/**
- * The circuit breaker around the engine. Open is degraded, not unhealthy: recordings are still
- * taken and queued, only their transcripts wait.
- */
-export function breakerCheck(options: { readonly state: () => BreakerState; readonly queued?: () => number }): HealthCheck {
-  return () => {
-    const state = options.state();
-    const queued = options.queued?.() ?? null;
-    const details = { state, queued };
-    switch (state) {
-      case 'closed':
-        return Promise.resolve({ status: 'healthy', message: 'breaker closed', details } as const);
-      case 'halfOpen':
-        return Promise.resolve({ status: 'degraded', message: 'breaker half-open: trying the engine again', details } as const);
-      case 'open':
-        return Promise.resolve({
-          status: 'degraded',
-          message: `breaker open: transcription paused${queued === null ? '' : `, ${queued} queued`}`,
-          details,
-        } as const);
     }
   };
 }

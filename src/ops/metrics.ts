@@ -1,14 +1,17 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TRANSCRIPTION_ERROR_KINDS } from '../domain/transcript.js';
 import { throttleFlagNames, type ThrottleFlags } from './resources.js';
 
 /**
  * Scout's Prometheus metrics in a registry of their own (never prom-client's global one, so
  * tests and a second instance do not collide).
  *
- * Counters and histograms are pushed by the code that sees the event (`metrics.recordingDuration
- * .observe(s)`). Gauges that mirror live state read a function at scrape time (`collect()`), so
- * nothing polls for a value nobody asked for; wire those functions with `setSources()` once the
- * parts exist. A source that returns null (or is not wired) reports NaN: unknown.
+ * Histograms and event counters are pushed by the code that sees the event (`metrics
+ * .recordingDuration.observe(s)`). Gauges that mirror live state, and counters that a part
+ * already keeps (restarts, overruns), read a function at scrape time (`collect()`): nothing polls
+ * for a value nobody asked for and no shadow count can drift from the part's own. Wire those
+ * functions with `setSources()` once the parts exist. A gauge whose source returns null (or is
+ * not wired) reports NaN: unknown.
  */
 
 /** From a 50 ms clip to a two-minute recording or a Pi 4 transcribing one. */
@@ -17,8 +20,6 @@ export const durationBucketsSeconds = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10
 /** Transcription seconds per second of audio: 0.02 is a fast Pi 5, above 1 is falling behind. */
 export const realTimeFactorBuckets = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5];
 
-export type RecordingOutcome = 'completed' | 'discarded' | 'failed' | 'truncated';
-export type TranscriptionErrorKind = 'timeout' | 'engine' | 'breaker_open' | 'io' | 'other';
 
 /** Breaker state as a number so it can be graphed and alerted on. */
 export const breakerStateValue = { closed: 0, halfOpen: 1, open: 2 } as const;
@@ -26,6 +27,10 @@ export const breakerStateValue = { closed: 0, halfOpen: 1, open: 2 } as const;
 export interface MetricSources {
   /** Current input level, 0..1 (RMS of the last block; read without blocking capture). */
   audioLevel?: () => number | null;
+  /** Totals kept by the parts themselves, read at scrape time. */
+  captureRestarts?: () => number | null;
+  bufferOverruns?: () => number | null;
+  engineRestarts?: () => number | null;
   queueSize?: () => number | null;
   /** Age of the oldest queued transcription job, seconds; 0 when the queue is empty. */
   oldestJobAgeSeconds?: () => number | null;
@@ -43,14 +48,11 @@ export interface MetricSources {
 export interface ScoutMetrics {
   readonly registry: Registry;
   readonly recordingDuration: Histogram;
-  readonly bufferOverruns: Counter;
   readonly audioLevel: Gauge;
   readonly transcriptionDuration: Histogram;
   readonly transcriptionErrors: Counter<'kind'>;
   readonly queueSize: Gauge;
   readonly recordings: Counter<'outcome'>;
-  readonly captureRestarts: Counter;
-  readonly engineRestarts: Counter;
   readonly breakerState: Gauge;
   readonly degradationLevel: Gauge;
   readonly socTemperature: Gauge;
@@ -94,6 +96,20 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       },
     });
 
+  /** A counter whose total a part keeps (monotonic for the life of the process); 0 until wired. */
+  const keptCounter = (name: string, help: string, read: () => number | null | undefined): Counter =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const total = read();
+        if (total === null || total === undefined || !Number.isFinite(total)) return;
+        this.reset();
+        this.inc(total);
+      },
+    });
+
   const throttleFlags = new Gauge({
     name: 'scout_throttled_flags',
     help: 'Raspberry Pi firmware throttle flags (vcgencmd get_throttled), 1 when set; *_occurred since boot.',
@@ -107,17 +123,16 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
     },
   });
 
+  keptCounter('scout_audio_buffer_overruns_total', 'Capture overruns (xruns) reported by the audio source.', () => sources.bufferOverruns?.());
+  keptCounter('scout_audio_capture_restarts_total', 'Times the capture process was restarted after a failure.', () => sources.captureRestarts?.());
+  keptCounter('scout_transcription_engine_restarts_total', 'Times the transcription engine process was restarted.', () => sources.engineRestarts?.());
+
   const metrics: ScoutMetrics = {
     registry,
     recordingDuration: new Histogram({
       name: 'scout_audio_recording_duration_seconds',
       help: 'Length of finished recordings.',
       buckets: durationBucketsSeconds,
-      registers,
-    }),
-    bufferOverruns: new Counter({
-      name: 'scout_audio_buffer_overruns_total',
-      help: 'Capture overruns: ALSA xruns reported by arecord plus ring-buffer overwrites.',
       registers,
     }),
     audioLevel: liveGauge('scout_audio_level_current', 'Current microphone level, RMS 0..1.', () => sources.audioLevel?.()),
@@ -138,16 +153,6 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       name: 'scout_recordings_total',
       help: 'Recordings ended, by outcome.',
       labelNames: ['outcome'] as const,
-      registers,
-    }),
-    captureRestarts: new Counter({
-      name: 'scout_audio_capture_restarts_total',
-      help: 'Times the capture process was restarted after a failure.',
-      registers,
-    }),
-    engineRestarts: new Counter({
-      name: 'scout_transcription_engine_restarts_total',
-      help: 'Times the transcription engine process was restarted.',
       registers,
     }),
     breakerState: liveGauge('scout_transcription_breaker_state', 'Circuit breaker around the engine: 0 closed, 1 half-open, 2 open.', () => {
@@ -187,6 +192,9 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };
+
+  // Every kind from zero, so a rate() alert works before the first error of a kind.
+  for (const kind of TRANSCRIPTION_ERROR_KINDS) metrics.transcriptionErrors.inc({ kind }, 0);
 
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry });

@@ -1,5 +1,4 @@
 import type { Logger } from '../log.js';
-import type { AudioSourceStatus } from '../hardware/types.js';
 import type { Notifier } from './sd-notify.js';
 
 /**
@@ -122,35 +121,6 @@ export function eventLoopProgress(lagMs: () => number | null, maxLagMs: number):
       const lag = lagMs();
       if (lag === null || lag <= maxLagMs) return { ok: true };
       return { ok: false, reason: `lag ${Math.round(lag)} ms > ${maxLagMs} ms` };
-    },
-  };
-}
-
-/**
- * Audio frames arrived recently. Passes while the source is deliberately not running
- * ('stopped') or still inside its start-up grace period, so only a source that should be
- * delivering and is not withholds the ping.
- */
-export function audioFramesProgress(
-  status: () => AudioSourceStatus,
-  maxFrameAgeMs: number,
-  nowMs: () => number = Date.now,
-): NamedProgressCheck {
-  let runningSinceMs: number | null = null;
-  return {
-    name: 'audio',
-    check: () => {
-      const current = status();
-      if (current.state === 'stopped') {
-        runningSinceMs = null;
-        return { ok: true };
-      }
-      const now = nowMs();
-      runningSinceMs ??= now;
-      const lastMs = current.lastFrameAtMs ?? runningSinceMs;
-      const ageMs = now - lastMs;
-      if (ageMs <= maxFrameAgeMs) return { ok: true };
-      return { ok: false, reason: `no frames for ${Math.round(ageMs / 1000)} s (${current.state})` };
     },
   };
 }

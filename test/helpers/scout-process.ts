@@ -16,6 +16,8 @@ export interface ScoutProcess {
   readonly port: number;
   readonly dataDir: string;
   readonly logLines: readonly Record<string, unknown>[];
+  /** stdout exactly as written, one entry per line (JSON.parse hides a duplicated key). */
+  readonly rawLogLines: readonly string[];
   readonly stderr: () => string;
   api<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
   button(action: 'press' | 'release' | 'toggle'): Promise<number>;
@@ -63,6 +65,7 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logLines: Record<string, unknown>[] = [];
+  const rawLogLines: string[] = [];
   const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
@@ -70,6 +73,7 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
   });
   const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   createInterface({ input: child.stdout }).on('line', (text) => {
+    rawLogLines.push(text);
     let line: Record<string, unknown>;
     try {
       line = JSON.parse(text) as Record<string, unknown>;
@@ -120,6 +124,7 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
     port,
     dataDir,
     logLines,
+    rawLogLines,
     stderr: () => stderr,
     api,
     button: async (action) =>

@@ -1,7 +1,7 @@
 /**
  * A real systemd (Debian bookworm, systemd 252) as PID 1 in fresh namespaces, for system tests.
  *
- * How (design brief, section 3): a bookworm minbase rootfs with systemd, systemd-sysv and dbus
+ * How: a bookworm minbase rootfs with systemd, systemd-sysv and dbus
  * is debootstrapped once into `.cache/systemd-root` (mirror from this machine's own apt sources).
  * Each boot mounts an overlay over it (so units, users and state never touch the cache and two
  * test files can boot at once), binds the host's node binary and the project (read-only, at

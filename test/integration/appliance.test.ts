@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWavHeader } from '../../src/audio/wav.js';
-import type { Recording, RecordingPage } from '../../src/store/recordings.js';
+import type { RecordingPage } from '../../src/store/recordings.js';
+import type { Recording } from '../../src/domain/recording.js';
 import { rmsDbfs, s16FromBuffer } from '../helpers/signal.js';
 import { makeDataDir, removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
@@ -142,9 +143,19 @@ describe('the appliance in the simulator', () => {
     expect(page.status).toBe(200);
     expect(page.body).toContain('<button id="button"');
   });
+
+  it('every log line names its module once (a repeated JSON key reads differently in each tool)', () => {
+    const moduleKeys = (line: string): number => line.match(/"module":/g)?.length ?? 0;
+    const lines = scout.rawLogLines.filter((line) => line.startsWith('{'));
+    for (const module of ['appliance', 'transcription', 'lifecycle']) {
+      expect(lines.some((line) => line.includes(`"module":"${module}"`))).toBe(true);
+    }
+    expect(lines.filter((line) => moduleKeys(line) > 1)).toEqual([]);
+  });
 });
 
 describe('crash safety', () => {
+
   it('after kill -9 mid-recording, the recording comes back as recorded and plays up to the last flush', async () => {
     const dataDir = await makeDataDir();
     try {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Recording, RecordingPage } from '../../src/store/recordings.js';
+import type { RecordingPage } from '../../src/store/recordings.js';
+import type { Recording } from '../../src/domain/recording.js';
 import { startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 

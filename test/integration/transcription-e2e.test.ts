@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Recording } from '../../src/store/recordings.js';
+import type { Recording } from '../../src/domain/recording.js';
 import { makeSpeechWav, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { makeDataDir, removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 import { ensureModel, ensureWhisperBuilt, wavDurationMs, type EnsuredModel } from '../helpers/whisper.js';

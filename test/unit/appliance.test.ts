@@ -2,7 +2,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Appliance, LED_PATTERNS } from '../../src/appliance.js';
+import { Appliance } from '../../src/appliance.js';
+import { FaultBoard } from '../../src/ops/faults.js';
+import { LED_PATTERNS, LedPresenter } from '../../src/app/leds.js';
 import { PcmRing } from '../../src/audio/ring-buffer.js';
 import { Recorder } from '../../src/audio/recorder.js';
 import { FakeLed } from '../../src/hardware/fake-gpio.js';
@@ -14,7 +16,7 @@ import { RecordingsRepo } from '../../src/store/recordings.js';
 const RATE = 16_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The state machine on real parts (ring, WAV files, SQLite) with fake LEDs and a hand-fed ring. */
+/** The state machine on real parts (ring, WAV files, SQLite), with the LED presenter on fake LEDs and a hand-fed ring. */
 describe('Appliance', () => {
   let dir: string;
   let db: Database;
@@ -22,6 +24,8 @@ describe('Appliance', () => {
   let recorder: Recorder;
   let recordings: RecordingsRepo;
   let leds: { status: FakeLed; record: FakeLed };
+  let faults: FaultBoard;
+  let presenter: LedPresenter | null;
   let freeBytes: number;
   let appliance: Appliance;
   const chunk = new Int16Array(RATE / 50).fill(1000);
@@ -42,7 +46,7 @@ describe('Appliance', () => {
       sampleRateHz: RATE,
       recorder,
       recordings,
-      leds,
+      faults,
       newId: (() => {
         const ids = new RecordingIdGenerator();
         return () => ids.next();
@@ -53,6 +57,19 @@ describe('Appliance', () => {
     });
   }
 
+  /** A started appliance with its LED presenter (the previous pair, if any, stopped first). */
+  async function startAppliance(overrides: Partial<ConstructorParameters<typeof Appliance>[0]> = {}): Promise<Appliance> {
+    if (presenter) {
+      await appliance.stop();
+      await presenter.stop();
+    }
+    const next = make(overrides);
+    presenter = new LedPresenter({ leds, appliance: next, faults });
+    await presenter.start();
+    await next.start();
+    return next;
+  }
+
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'scout-appliance-'));
     db = openDatabase(join(dir, 'scout.db'), silentLogger());
@@ -60,14 +77,16 @@ describe('Appliance', () => {
     ring = new PcmRing(RATE * 10);
     recorder = new Recorder({ ring, sampleRateHz: RATE, recordingsDir: dir, preRollMs: 500, flushIntervalMs: 1000, logger: silentLogger() });
     leds = { status: new FakeLed('status'), record: new FakeLed('record') };
+    faults = new FaultBoard(silentLogger());
+    presenter = null;
     freeBytes = 10_000_000_000;
-    appliance = make();
-    await appliance.start();
+    appliance = await startAppliance();
     feed(1000);
   });
 
   afterEach(async () => {
     await appliance.stop();
+    await presenter?.stop();
     closeDatabase(db);
     await rm(dir, { recursive: true, force: true });
   });
@@ -95,6 +114,26 @@ describe('Appliance', () => {
     expect(appliance.snapshot().phase).toBe('recording');
   });
 
+  it('toggle mode: holding the press that starts a take past the cancel time keeps the take', async () => {
+    appliance = await startAppliance({ longPressCancelMs: 300 });
+    appliance.handleEdge('press');
+    await sleep(450);
+    appliance.handleEdge('release');
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('recording');
+    feed(500);
+    appliance.toggle();
+    await appliance.settled();
+    expect(recordings.list({ limit: 10 }).items[0]?.status).toBe('recorded');
+  });
+
+  it('toggle mode: a starting press replayed with a long hold keeps the take', async () => {
+    appliance.handleEdge('press', 1000);
+    appliance.handleEdge('release', 4000);
+    await appliance.settled();
+    expect(appliance.snapshot().phase).toBe('recording');
+  });
+
   it('a press held past the cancel time discards the take and flashes the red LED', async () => {
     appliance.toggle();
     await appliance.settled();
@@ -110,8 +149,7 @@ describe('Appliance', () => {
   });
 
   it('the cancel timer fires while the button is still held', async () => {
-    appliance = make({ longPressCancelMs: 300 });
-    await appliance.start();
+    appliance = await startAppliance({ longPressCancelMs: 300 });
     appliance.toggle();
     await appliance.settled();
     appliance.handleEdge('press');
@@ -125,8 +163,7 @@ describe('Appliance', () => {
   });
 
   it('hold mode: recording lasts while the button is held', async () => {
-    appliance = make({ mode: 'hold' });
-    await appliance.start();
+    appliance = await startAppliance({ mode: 'hold' });
     appliance.handleEdge('press');
     await appliance.settled();
     feed(600);
@@ -141,19 +178,18 @@ describe('Appliance', () => {
     appliance.toggle();
     await appliance.settled();
     expect(appliance.snapshot().phase).toBe('idle');
-    expect(appliance.snapshot().faults.join()).toMatch(/disk nearly full/);
+    expect(faults.messages().join()).toMatch(/disk nearly full/);
     expect(leds.status.current()).toEqual(LED_PATTERNS.off);
     expect(leds.record.current()).toEqual(LED_PATTERNS.error);
     freeBytes = 10_000_000_000;
     appliance.toggle();
     await appliance.settled();
     expect(appliance.snapshot().phase).toBe('recording');
-    expect(appliance.snapshot().faults).toEqual([]);
+    expect(faults.messages()).toEqual([]);
   });
 
   it('stops by itself at the maximum duration', async () => {
-    appliance = make({ maxDurationMs: 200 });
-    await appliance.start();
+    appliance = await startAppliance({ maxDurationMs: 200 });
     appliance.toggle();
     await appliance.settled();
     await sleep(300);
@@ -163,21 +199,22 @@ describe('Appliance', () => {
   });
 
   it('degraded faults and background work show on the status LED, errors win', () => {
-    appliance.setBusy('transcribing', true);
+    const setBusy = (busy: boolean): void => presenter?.setBusy('transcribing', busy);
+    setBusy(true);
     expect(leds.status.current()).toEqual(LED_PATTERNS.busy);
-    appliance.setFault('engine', 'breaker open', 'degraded');
+    faults.set('engine', 'breaker open', 'degraded');
     expect(leds.status.current()).toEqual(LED_PATTERNS.degraded);
-    appliance.setFault('model', 'model missing', 'error');
+    faults.set('model', 'model missing', 'error');
     expect(leds.status.current()).toEqual(LED_PATTERNS.error);
     // Recording still works with a broken model: the red LED says nothing is wrong with it.
     expect(leds.record.current()).toEqual(LED_PATTERNS.off);
-    appliance.setFault('model', null);
-    appliance.setFault('audio', 'microphone restarting', 'fatal');
+    faults.set('model', null);
+    faults.set('audio', 'microphone restarting', 'fatal');
     expect(leds.status.current()).toEqual(LED_PATTERNS.off);
     expect(leds.record.current()).toEqual(LED_PATTERNS.error);
-    appliance.setFault('audio', null);
-    appliance.setFault('engine', null);
-    appliance.setBusy('transcribing', false);
+    faults.set('audio', null);
+    faults.set('engine', null);
+    setBusy(false);
     expect(leds.status.current()).toEqual(LED_PATTERNS.on);
   });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,13 +6,10 @@ import type { AudioSourceStatus } from '../../src/hardware/types.js';
 import {
   HealthRegistry,
   audioSourceCheck,
-  breakerCheck,
   clockCheck,
   databaseCheck,
   diskSpaceCheck,
-  engineCheck,
   healthHttpStatus,
-  modelFileCheck,
   temperatureCheck,
   type HealthCheckResult,
 } from '../../src/ops/health.js';
@@ -153,23 +150,5 @@ describe('ready-made checks', () => {
       message: 'microphone restarting: arecord: No such device',
     });
     expect((await at({ ...base, state: 'failed' })).status).toBe('unhealthy');
-  });
-
-  it('model file: unhealthy when missing or truncated', async () => {
-    const model = join(dir, 'ggml-tiny.en.bin');
-    await writeFile(model, Buffer.alloc(2048));
-    expect((await modelFileCheck({ path: () => model, minBytes: 1024 })(signal)).status).toBe('healthy');
-    expect((await modelFileCheck({ path: () => model, minBytes: 4096 })(signal)).status).toBe('unhealthy');
-    await expect(modelFileCheck({ path: () => join(dir, 'missing.bin') })(signal)).rejects.toThrow(/ENOENT/);
-  });
-
-  it('engine and breaker: from functions the lead passes in', async () => {
-    expect((await engineCheck(() => Promise.resolve())(signal)).status).toBe('healthy');
-    await expect(engineCheck(() => Promise.reject(new Error('ECONNREFUSED')))(signal)).rejects.toThrow('ECONNREFUSED');
-    expect((await breakerCheck({ state: () => 'closed' })(signal)).status).toBe('healthy');
-    expect(await breakerCheck({ state: () => 'open', queued: () => 3 })(signal)).toMatchObject({
-      status: 'degraded',
-      message: 'breaker open: transcription paused, 3 queued',
-    });
   });
 });

@@ -52,8 +52,21 @@ describe('Scout metrics', () => {
     expect(names).toContain('process_resident_memory_bytes');
     expect(names).toContain('nodejs_eventloop_lag_p99_seconds');
     expect(register.getSingleMetric('scout_audio_buffer_overruns_total')).toBeUndefined();
-    a.bufferOverruns.inc(3);
+    a.setSources({ bufferOverruns: () => 3 });
+    expect(await a.registry.getSingleMetricAsString('scout_audio_buffer_overruns_total')).toContain('scout_audio_buffer_overruns_total 3');
     expect((await b.registry.getSingleMetricAsString('scout_audio_buffer_overruns_total'))).toContain('scout_audio_buffer_overruns_total 0');
+  });
+
+  it('counters a part keeps (restarts, overruns) are read from the part at each scrape, not mirrored', async () => {
+    const metrics = createScoutMetrics({ defaultMetrics: false });
+    let restarts = 0;
+    metrics.setSources({ captureRestarts: () => restarts });
+    const read = async (): Promise<string> => (await metrics.registry.getSingleMetricAsString('scout_audio_capture_restarts_total')).split('\n').at(-1) ?? '';
+    expect(await read()).toBe('scout_audio_capture_restarts_total 0');
+    restarts = 4;
+    expect(await read()).toBe('scout_audio_capture_restarts_total 4');
+    restarts = 5;
+    expect(await read()).toBe('scout_audio_capture_restarts_total 5');
   });
 
   it('buckets durations from 0.05 s to 120 s', async () => {
@@ -108,9 +121,7 @@ describe('Scout metrics', () => {
     metrics.realTimeFactor.observe(0.07);
     metrics.transcriptionErrors.inc({ kind: 'timeout' });
     metrics.recordings.inc({ outcome: 'completed' });
-    metrics.captureRestarts.inc();
-    metrics.engineRestarts.inc();
-    metrics.bufferOverruns.inc();
+    metrics.setSources({ captureRestarts: () => 1, engineRestarts: () => 2, bufferOverruns: () => 1 });
     metrics.fatalErrors.inc({ kind: 'uncaughtException' });
     const { body, contentType } = await metrics.scrape();
     expect(contentType).toMatch(/^text\/plain/);

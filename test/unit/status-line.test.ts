@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplianceSnapshot } from '../../src/appliance.js';
-import { describeStatus } from '../../src/status-line.js';
+import { describeStatus } from '../../src/app/status-line.js';
 
 const idle: ApplianceSnapshot = {
   phase: 'idle',
   recordingId: null,
   recordingStartedAtMs: null,
   savesInFlight: 0,
-  faults: [],
-  busy: [],
-  leds: {},
+  endingSoon: false,
   lastEvent: null,
 };
 
@@ -23,6 +21,6 @@ describe('the STATUS= line', () => {
   it('counts transcription work and names faults', () => {
     expect(describeStatus(idle, 0, { queued: 3, transcribing: true })).toBe('transcribing, 2 queued');
     expect(describeStatus(idle, 0, { queued: 2, transcribing: false })).toBe('idle, 2 queued');
-    expect(describeStatus({ ...idle, faults: ['transcription constrained: 82 C'] }, 0)).toBe('idle, degraded: transcription constrained: 82 C');
+    expect(describeStatus(idle, 0, null, ['transcription constrained: 82 C'])).toBe('idle, degraded: transcription constrained: 82 C');
   });
 });

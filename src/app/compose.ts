@@ -1,0 +1,315 @@
+import { access, constants, mkdir, statfs } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { PROJECT_ROOT } from '../config.js';
+import type { Logger } from '../log.js';
+import { Appliance } from '../appliance.js';
+import { CapturePipeline } from '../audio/capture.js';
+import { SPEECH_RATE_HZ } from '../domain/transcript.js';
+import { LevelSlot } from '../audio/level.js';
+import { Recorder } from '../audio/recorder.js';
+import { createHardware, type Hardware } from './hardware.js';
+import type { PcmFormat } from '../hardware/types.js';
+import { createHttpServer, defaultWebDir, type ButtonAction } from '../http/server.js';
+import type { ScoutMetrics } from '../ops/metrics.js';
+import { ResourceMonitor } from '../ops/resources.js';
+import { SdNotify } from '../ops/sd-notify.js';
+import { closeDatabase, openDatabase } from '../store/db.js';
+import { createStore, type Store } from '../store/store.js';
+import { RecordingIdGenerator } from '../store/ids.js';
+import { recoverInterruptedRecordings } from '../store/recover.js';
+import { DegradePolicy } from '../transcribe/degrade.js';
+import { WhisperEngine } from '../transcribe/engine.js';
+import { ModelCatalog } from '../transcribe/model-file.js';
+import { chooseModel } from '../transcribe/models.js';
+import { TranscriptionPipeline } from '../transcribe/pipeline.js';
+import { Transcriber } from '../transcribe/transcriber.js';
+import { FaultBoard } from '../ops/faults.js';
+import { buildHealth } from './health.js';
+import { LedPresenter } from './leds.js';
+import type { LifecyclePart } from './lifecycle.js';
+import { wireMetrics } from './metrics.js';
+import { watchSourceFaults } from './source-faults.js';
+import { StatusLine } from './status-line.js';
+import { buildWatchdog } from './watchdog.js';
+
+/**
+ * The composer: the only code that reads Config. It converts units, names each part's logger
+ * once (`module`), builds every part with what it needs, and lists them in start order. Nothing
+ * here starts anything: the lifecycle does, from the list.
+ */
+
+export interface ComposeOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly env: NodeJS.ProcessEnv;
+  readonly metrics: ScoutMetrics;
+}
+
+export interface Scout {
+  /** In start order; the lifecycle stops them in reverse. */
+  readonly parts: readonly LifecyclePart[];
+  /** The address the HTTP server listens on, once the 'http' part has started. */
+  readonly port: () => number | null;
+  readonly audioFormat: PcmFormat;
+}
+
+export async function composeScout({ config, logger, env, metrics }: ComposeOptions): Promise<Scout> {
+  const named = (module: string): Logger => logger.child({ module });
+  const recordingsDir = join(config.dataDir, 'recordings');
+  await mkdir(recordingsDir, { recursive: true });
+
+  const db = openDatabase(join(config.dataDir, 'scout.db'), named('db'));
+  const store = createStore(db);
+  const { recordings } = store;
+  const faults = new FaultBoard(named('faults'));
+  const resources = new ResourceMonitor({ logger: named('resources'), periodMs: config.ops.resourceSampleMs, dataDir: config.dataDir });
+  const transcription = config.transcription.enabled
+    ? await composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named })
+    : null;
+
+  const hardware: Hardware = await createHardware(config, named('audio'), named('gpio'));
+  const { source, button } = hardware;
+  const level = new LevelSlot();
+  // Sized for the largest read a child's pipe hands over (64 KiB) so the DSP never reallocates.
+  const maxChunkFrames = Math.ceil(65_536 / (2 * source.format.channels));
+  const capture = new CapturePipeline({ source, ringSeconds: config.audio.ringSeconds, maxChunkFrames, level, logger: named('capture') });
+  const recorder = new Recorder({
+    ring: capture.ring,
+    sampleRateHz: SPEECH_RATE_HZ,
+    recordingsDir,
+    preRollMs: config.recorder.preRollMs,
+    flushIntervalMs: config.recorder.flushIntervalMs,
+    logger: named('recorder'),
+  });
+  const ids = new RecordingIdGenerator();
+  const appliance = new Appliance({
+    mode: config.recorder.mode,
+    longPressCancelMs: config.recorder.longPressCancelMs,
+    maxDurationMs: config.recorder.maxDurationS * 1000,
+    minFreeBytes: config.recorder.minFreeMb * 1_048_576,
+    sampleRateHz: SPEECH_RATE_HZ,
+    recorder,
+    recordings,
+    faults,
+    transcription: transcription?.transcriber ?? null,
+    newId: () => ids.next(),
+    freeBytes: async () => {
+      const stats = await statfs(recordingsDir);
+      return stats.bavail * stats.bsize;
+    },
+    logger: named('appliance'),
+  });
+  const leds = new LedPresenter({ leds: hardware.leds, appliance, faults });
+  capture.onChunk(() => recorder.onCaptureChunk());
+  button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
+  watchSourceFaults(source, faults);
+  transcription?.transcriber.onBusyChange((busy) => leds.setBusy('transcribing', busy));
+  wireMetrics({ metrics, level, source, resources, transcription, appliance });
+
+  const health = buildHealth({
+    cacheMs: config.ops.healthCacheMs,
+    audioFreshMs: config.ops.audioFreshMs,
+    recordingsDir,
+    disk: {
+      degradedBelowMb: config.ops.diskDegradedFreeMb,
+      unhealthyBelowMb: config.ops.diskUnhealthyFreeMb,
+      degradedBelowPercent: config.ops.diskDegradedFreePercent,
+      unhealthyBelowPercent: config.ops.diskUnhealthyFreePercent,
+    },
+    temperature: { degradedAtC: config.ops.tempDegradedC, unhealthyAtC: config.ops.tempUnhealthyC },
+    source,
+    db,
+    resources,
+    transcription,
+    logger: named('health'),
+  });
+  const state = (): unknown => ({
+    appliance: { ...appliance.snapshot(), faults: faults.messages(), busy: leds.busy(), leds: leds.patterns() },
+    level: level.read(),
+    audio: source.status(),
+    ring: { capacitySamples: capture.ring.capacitySamples, overwrites: capture.ring.overwrites },
+    resources: resources.snapshot(),
+    transcription: transcription?.status() ?? null,
+  });
+  const http = createHttpServer({
+    recordings,
+    recordingsDir,
+    transcriber: transcription?.transcriber ?? null,
+    webDir: defaultWebDir(PROJECT_ROOT),
+    button: (action) => pressFromApi(appliance, action),
+    state,
+    health: () => health.run(),
+    metrics: () => metrics.scrape(),
+    logger: named('http'),
+  });
+  let port: number | null = null;
+
+  const notify = new SdNotify({ env, logger: named('sd-notify') });
+  const watchdog = buildWatchdog({
+    notifier: notify,
+    source,
+    resources,
+    transcription,
+    maxEventLoopLagMs: config.ops.maxEventLoopLagMs,
+    audioFreshMs: config.ops.audioFreshMs,
+    requestTimeoutMs: config.transcription.requestTimeoutMs,
+    logger: named('watchdog'),
+  });
+  const statusLine = new StatusLine({
+    appliance,
+    faults,
+    watchdog,
+    transcription: () => {
+      if (!transcription) return null;
+      const queue = transcription.status().queue;
+      return { queued: queue.queueSize, transcribing: queue.running !== null };
+    },
+  });
+  const recoveryLog = named('recovery');
+
+  const parts: LifecyclePart[] = [
+    { name: 'database', stop: () => closeDatabase(db) },
+    {
+      name: 'recovery',
+      start: async () => {
+        const { recovered, failed } = await recoverInterruptedRecordings(recordings, recordingsDir, recoveryLog);
+        if (recovered.length + failed.length > 0) recoveryLog.info({ recovered: recovered.length, unrecoverable: failed.length }, 'start-up recovery done');
+      },
+    },
+    // Resources before transcription: the degradation policy reads them from the start.
+    { name: 'resources', start: () => resources.start(), stop: () => resources.stop() },
+    ...(transcription ? [{ name: 'transcription', start: () => transcription.start(), stop: () => transcription.stop() }] : []),
+    // LEDs before the appliance, so 'starting' shows from the first moment and 'off' comes last.
+    { name: 'leds', start: () => leds.start(), stop: () => leds.stop() },
+    // The appliance finishes the take while capture still runs, so the last words reach the file.
+    { name: 'appliance', start: () => appliance.start(), stop: () => appliance.stop() },
+    { name: 'capture', start: () => capture.start(), stop: () => capture.stop() },
+    { name: 'button', start: () => button.start(), stop: () => button.stop() },
+    {
+      name: 'http',
+      start: async () => {
+        await http.listen({ host: config.http.host, port: config.http.port });
+        const address = http.server.address();
+        port = typeof address === 'object' && address !== null ? address.port : config.http.port;
+      },
+      stop: () => http.close(),
+    },
+    {
+      name: 'systemd',
+      start: () => notify.ready(),
+      stop: async () => {
+        await notify.stopping();
+        await notify.close();
+      },
+    },
+    { name: 'watchdog', start: () => watchdog.start(), stop: () => watchdog.stop() },
+    { name: 'status', start: () => statusLine.start(), stop: () => statusLine.stop() },
+  ];
+  return { parts, port: () => port, audioFormat: source.format };
+}
+
+interface TranscriptionWiring {
+  readonly config: Config;
+  readonly store: Store;
+  readonly recordingsDir: string;
+  readonly resources: ResourceMonitor;
+  readonly faults: FaultBoard;
+  readonly metrics: ScoutMetrics;
+  readonly named: (module: string) => Logger;
+}
+
+async function composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named }: TranscriptionWiring): Promise<TranscriptionPipeline> {
+  const settings = config.transcription;
+  const logger = named('transcription');
+  const modelsDir = settings.modelsDir ?? join(config.dataDir, 'models');
+  const catalog = new ModelCatalog(modelsDir, { normal: settings.normalModel, constrained: settings.constrainedModel }, {
+    normal: settings.modelSha256 ? { sha256: settings.modelSha256 } : {},
+  });
+  const model = await chooseModel({
+    catalog,
+    modelsDir,
+    placeholderAllowed: config.audio.backend === 'fake' && settings.placeholderModel,
+    logger,
+  });
+  // One core stays free for capture and the system: ggml's spinning threads starve everything else.
+  const maxThreads = settings.threads ?? Math.max(1, availableParallelism() - 1);
+  const serverPath = settings.serverPath ?? join(PROJECT_ROOT, '.cache', 'whisper', 'current', 'bin', 'whisper-server');
+  const serverBuilt = await isExecutable(serverPath);
+  if (!serverBuilt) logger.error({ serverPath }, 'whisper-server is not built (npm run whisper:build); jobs stay queued');
+
+  const policy = new DegradePolicy(maxThreads);
+  const engine = new WhisperEngine({
+    serverPath,
+    modelPath: model.path,
+    threads: maxThreads,
+    flashAttention: settings.flashAttention,
+    niceness: settings.niceness,
+    restart: { initialMs: 1000, maxMs: 30_000 },
+    readyTimeoutMs: settings.readyTimeoutMs,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    logger: named('engine'),
+  });
+  const constrainedPath = catalog.pathOf('constrained');
+  const transcriber = new Transcriber({
+    store,
+    recordingsDir,
+    engine,
+    logger: named('transcriber'),
+    config: {
+      minSpeechMs: settings.minSpeechMs,
+      maxWindowMs: settings.maxWindowMs,
+      maxAttempts: settings.maxAttempts,
+      retry: { initialMs: settings.retryInitialMs, maxMs: settings.retryMaxMs },
+      // The breaker's own timeout must not cut a request the engine still allows.
+      breaker: { failureThreshold: settings.breakerFailures, resetTimeoutMs: settings.breakerResetMs, timeoutMs: settings.requestTimeoutMs + 5000 },
+      beamSize: settings.beamSize,
+    },
+    hooks: {
+      onTranscribed: (durationS, realTimeFactor) => {
+        metrics.transcriptionDuration.observe(durationS);
+        metrics.realTimeFactor.observe(realTimeFactor);
+      },
+      onError: (kind) => metrics.transcriptionErrors.inc({ kind }),
+    },
+    degraded: () => policy.decision.level > 0 || engine.status().model === constrainedPath,
+    paused: () => policy.decision.defer,
+  });
+  return new TranscriptionPipeline({
+    engine,
+    transcriber,
+    policy,
+    catalog,
+    model,
+    normalModelSha256: settings.modelSha256,
+    serverBuilt,
+    adaptive: settings.adaptive,
+    reviewPeriodMs: config.ops.resourceSampleMs,
+    resources: () => resources.snapshot(),
+    faults,
+    logger,
+  });
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The API's button goes through the same code path as the physical one. */
+function pressFromApi(appliance: Appliance, action: ButtonAction): void {
+  switch (action) {
+    case 'press':
+    case 'release':
+      appliance.handleEdge(action);
+      return;
+    case 'toggle':
+      appliance.toggle();
+      return;
+  }
+}

@@ -1,0 +1,51 @@
+import type { Appliance } from '../appliance.js';
+import type { LevelSlot } from '../audio/level.js';
+import type { AudioSource } from '../hardware/types.js';
+import type { ScoutMetrics } from '../ops/metrics.js';
+import type { ResourceMonitor } from '../ops/resources.js';
+import type { TranscriptionPipeline } from '../transcribe/pipeline.js';
+
+export interface MetricsWiring {
+  readonly metrics: ScoutMetrics;
+  readonly level: LevelSlot;
+  readonly source: AudioSource;
+  readonly resources: ResourceMonitor;
+  readonly transcription: TranscriptionPipeline | null;
+  readonly appliance: Pick<Appliance, 'onOutcome'>;
+}
+
+/**
+ * Points every live gauge and every counter kept by a part (restarts, overruns) at the part
+ * itself, read when Prometheus scrapes; only events nobody keeps a count of (a recording's
+ * outcome) are pushed as they happen.
+ */
+export function wireMetrics({ metrics, level, source, resources, transcription, appliance }: MetricsWiring): void {
+  const snapshot = (): ReturnType<ResourceMonitor['snapshot']> => resources.snapshot();
+  metrics.setSources({
+    audioLevel: () => level.read().rmsLinear,
+    captureRestarts: () => source.status().restarts,
+    bufferOverruns: () => source.status().overruns,
+    engineRestarts: () => transcription?.status().engine.restarts ?? null,
+    socTemperatureC: () => snapshot().socTempC,
+    throttleFlags: () => snapshot().throttle,
+    diskFreeBytes: () => snapshot().diskFreeBytes,
+    cpuUsageRatio: () => snapshot().cpuUsageRatio,
+    memoryAvailableBytes: () => snapshot().memAvailableBytes,
+    eventLoopLagSeconds: () => {
+      const lagMs = snapshot().eventLoopLagP99Ms;
+      return lagMs === null ? null : lagMs / 1000;
+    },
+    queueSize: () => transcription?.status().queue.queueSize ?? null,
+    oldestJobAgeSeconds: () => {
+      if (!transcription) return null;
+      const ageMs = transcription.status().queue.oldestJobAgeMs;
+      return ageMs === null ? 0 : ageMs / 1000;
+    },
+    breakerState: () => transcription?.status().queue.breaker ?? null,
+    degradationLevel: () => transcription?.status().degradation.level ?? null,
+  });
+  appliance.onOutcome(({ outcome, durationMs }) => {
+    metrics.recordings.inc({ outcome });
+    if (durationMs !== null) metrics.recordingDuration.observe(durationMs / 1000);
+  });
+}
