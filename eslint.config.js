@@ -10,7 +10,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/helpers/fixtures/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', '.*.cjs', 'test/helpers/fixtures/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -27,8 +27,23 @@ export default tseslint.config(
     },
   },
   {
+    // Only the composer names a part's logger: a second `module` key makes a line whose JSON
+    // reads differently in each tool (jq keeps the last, others the first or both).
+    files: ['src/**/*.ts'],
+    ignores: ['src/app/compose.ts', 'src/service.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='child'] > ObjectExpression > Property[key.name='module']",
+          message: 'Name loggers in src/app/compose.ts only; use another key (e.g. `child`, `path`) for context.',
+        },
+      ],
+    },
+  },
+  {
     // Plain-JS fixtures and config files: linted, but without type information.
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { ...globals.node } },
   },

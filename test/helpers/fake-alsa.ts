@@ -18,7 +18,7 @@
  * open succeed. `removeInfile()` / `writeInfile()` are the unplug and replug.
  */
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -119,15 +119,6 @@ export async function makeSpeechWav(
   await execFileAsync('espeak-ng', ['-w', raw, text]);
   await execFileAsync('sox', [raw, '-r', String(options.rateHz), '-c', String(options.channels), '-b', '16', '-e', 'signed-integer', out]);
   return out;
-}
-
-/** Converts any WAV sox reads into raw S16_LE at `format`, e.g. to feed `writeInfile()`. */
-export async function wavToRawPcm(wavPath: string, format: PcmFormat, dir: string): Promise<Buffer> {
-  const out = join(dir, `converted-${Date.now()}.raw`);
-  await execFileAsync('sox', [wavPath, '-t', 'raw', '-r', String(format.sampleRateHz), '-c', String(format.channels), '-b', '16', '-e', 'signed-integer', '-L', out]);
-  const pcm = await readFile(out);
-  await rm(out, { force: true });
-  return pcm;
 }
 
 export interface PulseFakeMic {
