@@ -3,7 +3,7 @@ import type { Logger } from './log.js';
 import type { FaultSink } from './ops/faults.js';
 import type { Recorder, TakeResult } from './audio/recorder.js';
 import type { RecordingsRepo } from './store/recordings.js';
-import type { LiveTranscription } from './transcribe/transcriber.js';
+import type { LiveTranscription } from './transcribe/live.js';
 
 /**
  * The appliance's state machine and the only place that knows the order of the steps:

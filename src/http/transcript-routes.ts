@@ -15,7 +15,8 @@ import type { Recording } from '../domain/recording.js';
 import type { Transcript } from '../domain/transcript.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import { renderTranscript, TRANSCRIPT_FORMATS } from '../transcribe/formats.js';
-import { RecordingInProgressError, UnknownRecordingError, type PartialTranscript, type Transcriber } from '../transcribe/transcriber.js';
+import { RecordingInProgressError, UnknownRecordingError } from '../transcribe/recording-errors.js';
+import type { PartialTranscript, Transcriber } from '../transcribe/transcriber.js';
 
 export interface TranscriptRouteDeps {
   readonly recordings: Pick<RecordingsRepo, 'get'>;

@@ -20,10 +20,9 @@
  * breaker, since the engine did answer).
  */
 import { createRequire } from 'node:module';
+import type { BreakerState } from '../domain/transcript.js';
 import type { Logger } from '../log.js';
 import { EngineRequestError } from './engine.js';
-
-export type BreakerState = 'closed' | 'halfOpen' | 'open';
 
 export interface BreakerOptions {
   /** Consecutive engine failures that open the breaker. */

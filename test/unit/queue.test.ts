@@ -22,14 +22,9 @@ import {
   EngineUnavailableError,
   type TranscribeRequest,
 } from '../../src/transcribe/engine.js';
-import {
-  RecordingInProgressError,
-  Transcriber,
-  UnknownRecordingError,
-  type EngineTranscription,
-  type TranscriberConfig,
-  type TranscriptionEngine,
-} from '../../src/transcribe/transcriber.js';
+import { RecordingInProgressError, UnknownRecordingError } from '../../src/transcribe/recording-errors.js';
+import { Transcriber, type TranscriberConfig } from '../../src/transcribe/transcriber.js';
+import type { EngineTranscription, TranscriptionEngine } from '../../src/transcribe/window-job.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const RATE_HZ = 16000;

@@ -12,7 +12,8 @@ import { createStore } from '../../src/store/store.js';
 import { newRecordingId } from '../../src/store/ids.js';
 import { RecordingsRepo } from '../../src/store/recordings.js';
 import { type TranscribeRequest } from '../../src/transcribe/engine.js';
-import { Transcriber, type EngineTranscription, type TranscriptionEngine } from '../../src/transcribe/transcriber.js';
+import { Transcriber } from '../../src/transcribe/transcriber.js';
+import type { EngineTranscription, TranscriptionEngine } from '../../src/transcribe/window-job.js';
 import { sleep } from '../../src/util/sleep.js';
 
 const RATE_HZ = 16000;

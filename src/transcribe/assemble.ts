@@ -1,0 +1,129 @@
+/**
+ * What a settled job means for its recording: once the tail and every earlier window are done,
+ * the windows are stitched and the transcript is stored with `transcribed` in one transaction;
+ * a window that failed its last attempt fails the recording (audio kept).
+ */
+import { basename } from 'node:path';
+import type { Logger } from '../log.js';
+import { IllegalTransitionError, type RecordingStatus } from '../domain/recording.js';
+import type { Transcript, TranscriptionErrorKind, WindowResult } from '../domain/transcript.js';
+import type { Job } from '../store/jobs.js';
+import type { Store } from '../store/store.js';
+import { stitchWindows, type Stitched } from './stitch.js';
+import type { TranscriptionEngine } from './window-job.js';
+
+interface AssemblerDeps {
+  readonly store: Store;
+  /** Names the model of a transcript whose every window the silence gate kept from the engine. */
+  readonly engine: TranscriptionEngine;
+  readonly logger: Logger;
+  readonly reportError: (kind: TranscriptionErrorKind) => void;
+  readonly onTranscribed?: (durationS: number, realTimeFactor: number) => void;
+  readonly degraded?: () => boolean;
+  readonly nowMs: () => number;
+}
+
+/** The windows that have a result, placed on the recording's timeline. */
+export function stitchJobs(jobs: readonly Job[], rateHz: number): Stitched {
+  return stitchWindows(
+    jobs
+      .filter((job) => job.result !== null)
+      .map((job) => ({
+        offsetMs: (job.startSample / rateHz) * 1000,
+        durationMs: ((job.endSample - job.startSample) / rateHz) * 1000,
+        segments: job.result?.segments ?? [],
+      })),
+  );
+}
+
+export class TranscriptAssembler {
+  constructor(private readonly deps: AssemblerDeps) {}
+
+  /** The runner's `onSettled`: a job reached done or failed. */
+  settled(job: Job, state: 'done' | 'failed', error: string | null): void {
+    const { recordings, jobs } = this.deps.store;
+    // Re-queued (enqueueRecording) while this job ran: its row is gone and its outcome moot.
+    if (!jobs.get(job.id)) return;
+    if (state === 'failed') {
+      this.deps.reportError('job_failed');
+      const recording = recordings.get(job.recordingId);
+      if (recording && (recording.status === 'recorded' || recording.status === 'transcribing')) {
+        this.failRecording(job.recordingId, error ?? 'unknown error');
+      }
+    }
+    this.completeIfDone(job.recordingId);
+  }
+
+  /** Once the tail and every earlier window are done: stitch, store, mark `transcribed`. */
+  completeIfDone(recordingId: string): void {
+    const { store, logger: log } = this.deps;
+    const jobs = store.jobs.forRecording(recordingId);
+    if (!jobs.some((job) => job.final)) return;
+    if (jobs.some((job) => job.state === 'queued' || job.state === 'running')) return;
+    const recording = store.recordings.get(recordingId);
+    // Only a saved recording that is not settled yet: `recording` waits for its row, and a
+    // `transcribed` or `failed` one is moved on by enqueueRecording, not by a late job.
+    if (!recording || (recording.status !== 'recorded' && recording.status !== 'transcribing')) return;
+    const failed = jobs.find((job) => job.state === 'failed');
+    if (failed) {
+      this.failRecording(recordingId, failed.lastError ?? 'unknown error');
+      return;
+    }
+    const rateHz = recording.sampleRateHz;
+    const stitched = stitchJobs(jobs, rateHz);
+    const results = jobs.map((job) => job.result).filter((result): result is WindowResult => result !== null);
+    const lastEnd = jobs.reduce((max, job) => Math.max(max, job.endSample), 0);
+    const audioDurationMs = (lastEnd / rateHz) * 1000;
+    const processingMs = results.reduce((sum, result) => sum + result.processingMs, 0);
+    const engineResult = results.find((result) => !result.noSpeech);
+    const noSpeech = results.every((result) => result.noSpeech);
+    const transcript: Transcript = {
+      recordingId,
+      text: stitched.text,
+      segments: stitched.segments,
+      model: engineResult?.model ?? basename(this.deps.engine.status().model),
+      // 0 when the silence gate kept every window from the engine.
+      threads: engineResult?.threads ?? 0,
+      audioCtx: results.reduce((max, result) => Math.max(max, result.audioCtx), 0),
+      audioDurationMs,
+      processingMs,
+      realTimeFactor: audioDurationMs > 0 ? processingMs / audioDurationMs : 0,
+      degraded: this.deps.degraded?.() ?? false,
+      noSpeechReason: noSpeech ? 'no speech' : null,
+      windows: jobs.length,
+      createdAtMs: this.deps.nowMs(),
+    };
+    try {
+      store.transaction(() => {
+        store.transcripts.save(transcript);
+        store.recordings.setStatus(recordingId, 'transcribed');
+      });
+    } catch (error) {
+      // Nothing stored (the transaction rolled back); resume at the next start tries again.
+      log.error({ err: error, recordingId }, 'cannot store the transcript');
+      return;
+    }
+    log.info(
+      { recordingId, windows: jobs.length, audioDurationMs: Math.round(audioDurationMs), processingMs: Math.round(processingMs), rtf: Number(transcript.realTimeFactor.toFixed(3)), noSpeech },
+      'transcript stored',
+    );
+    this.deps.onTranscribed?.(processingMs / 1000, transcript.realTimeFactor);
+  }
+
+  /** A status change the guard may refuse (a race with a re-queue): logged, never thrown. True if made. */
+  moveTo(recordingId: string, status: RecordingStatus, error?: string): boolean {
+    try {
+      return this.deps.store.recordings.setStatus(recordingId, status, error) !== undefined;
+    } catch (caught) {
+      if (!(caught instanceof IllegalTransitionError)) throw caught;
+      this.deps.logger.warn({ recordingId, from: caught.from, to: caught.to }, 'status change refused');
+      return false;
+    }
+  }
+
+  private failRecording(recordingId: string, error: string): void {
+    // The transcript can no longer complete: do not spend the engine on the other windows.
+    this.deps.store.jobs.deleteQueuedForRecording(recordingId);
+    if (this.moveTo(recordingId, 'failed', `transcription failed: ${error}`)) this.deps.logger.error({ recordingId, error }, 'transcription failed; audio kept');
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The live side of transcription: windows are cut while the recording is being made and queued
+ * as soon as each closes, so at release only the tail is left. The tail and the move to
+ * `transcribing` happen in one step; a recording that cannot take them is left to start-up
+ * resume, which cuts its file again.
+ */
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { UnknownRecordingError } from './recording-errors.js';
+import { WindowCutter, type CutWindow, type WindowCutterOptions } from './windows.js';
+
+/** The live side of one recording: feed it what the recorder writes, end it after the take is stored. */
+export interface LiveTranscription {
+  /** The next samples of the recording (exactly what goes into its WAV, in order). No allocation. */
+  feed(samples: Int16Array, start?: number, end?: number): void;
+  /**
+   * Queues the tail window and moves the recording to `transcribing`, at once and in one step.
+   * Call after `recordings.finish(...)`, with the data length in samples. Never throws: if the row
+   * is not `recorded` (the guard refuses the move), nothing is queued and the error is logged;
+   * start-up resume transcribes the recording from its file.
+   */
+  end(totalSamples: number): void;
+  /** The recording was discarded: drop its jobs. */
+  cancel(): void;
+}
+
+interface LiveWindowsDeps {
+  readonly store: Store;
+  readonly cut: Pick<WindowCutterOptions, 'minSpeechMs' | 'maxWindowMs'>;
+  readonly logger: Logger;
+  /** The set of pending jobs changed. */
+  readonly changed: () => void;
+  /** A job was queued: look at the queue now. */
+  readonly wake: () => void;
+}
+
+export class LiveWindows {
+  constructor(private readonly deps: LiveWindowsDeps) {}
+
+  begin(recordingId: string, sampleRateHz: number): LiveTranscription {
+    let ended = false;
+    // Windows cut on the capture call stack wait here and are inserted off it (each insert
+    // commits with an fsync); `end()` inserts what is still waiting first, so seq order holds.
+    const waiting: CutWindow[] = [];
+    let drainScheduled = false;
+    const drain = (): void => {
+      drainScheduled = false;
+      for (let window = waiting.shift(); window !== undefined; window = waiting.shift()) this.enqueueWindow(recordingId, window);
+    };
+    const { minSpeechMs, maxWindowMs } = this.deps.cut;
+    const cutter = new WindowCutter({ sampleRateHz, minSpeechMs, maxWindowMs }, (window) => {
+      waiting.push(window);
+      if (!drainScheduled) {
+        drainScheduled = true;
+        setImmediate(drain);
+      }
+    });
+    return {
+      feed: (samples, start = 0, end = samples.length) => {
+        if (!ended) cutter.feed(samples, start, end);
+      },
+      end: (totalSamples) => {
+        if (ended) return;
+        ended = true;
+        const tail = cutter.finish(totalSamples);
+        drain();
+        this.queueTail(recordingId, tail);
+      },
+      cancel: () => {
+        ended = true;
+        waiting.length = 0;
+        setImmediate(() => {
+          try {
+            this.deps.store.jobs.deleteForRecording(recordingId);
+          } catch (error) {
+            this.deps.logger.error({ err: error, recordingId }, 'cannot drop the windows of a cancelled recording');
+          }
+          this.deps.changed();
+        });
+      },
+    };
+  }
+
+  private enqueueWindow(recordingId: string, window: CutWindow): void {
+    try {
+      this.deps.store.jobs.enqueue({ recordingId, seq: window.seq, startSample: window.startSample, endSample: window.endSample, final: false });
+      this.deps.logger.debug({ recordingId, ...window, final: false }, 'window queued');
+    } catch (error) {
+      // Recording deleted meanwhile (foreign key) or the card refused the write: the recording
+      // can still be transcribed later through enqueueRecording.
+      this.deps.logger.error({ err: error, recordingId, seq: window.seq }, 'cannot queue a window');
+    }
+    this.deps.changed();
+    this.deps.wake();
+  }
+
+  /** The tail window and `recorded -> transcribing`, in one transaction: both or neither. */
+  private queueTail(recordingId: string, tail: CutWindow): void {
+    const { store } = this.deps;
+    try {
+      store.transaction(() => {
+        store.jobs.enqueue({ recordingId, seq: tail.seq, startSample: tail.startSample, endSample: tail.endSample, final: true });
+        if (store.recordings.setStatus(recordingId, 'transcribing') === undefined) throw new UnknownRecordingError(`no recording ${recordingId}`);
+      });
+      this.deps.logger.debug({ recordingId, ...tail }, 'tail window queued');
+    } catch (error) {
+      // Not `recorded` yet (end() before finish()), deleted meanwhile, or the card refused the
+      // write: the windows already queued stay, and resume at the next start cuts the file again.
+      this.deps.logger.error({ err: error, recordingId }, 'cannot queue the tail window');
+    }
+    this.deps.changed();
+    this.deps.wake();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * One window job: read its samples from the recording's WAV, keep silence from the engine, send
+ * speech through the breaker, and say what happened as a JobOutcome (the runner owns the retries).
+ *
+ * While the recording is still being made, a window that is not on disk yet (the recorder writes
+ * in batches) is deferred for `audioWaitMs` without counting an attempt.
+ */
+import { basename, join } from 'node:path';
+import { readPcmRange, type PcmRange } from '../audio/wav.js';
+import { SPEECH_RATE_HZ, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
+import type { Job } from '../store/jobs.js';
+import type { RecordingsRepo } from '../store/recordings.js';
+import { BreakerOpenError, BreakerTimeoutError, isEngineFailure, type EngineBreaker } from './breaker.js';
+import { audioCtxFor, EngineAbortedError, type TranscribeRequest } from './engine.js';
+import type { JobOutcome } from './queue.js';
+import { detectSpeech } from './vad.js';
+
+/** What the transcriber needs back from the engine for one window. */
+export interface EngineTranscription {
+  readonly text: string;
+  /** Times relative to the window. */
+  readonly segments: readonly WindowSegment[];
+  readonly processingMs: number;
+  /** Threads of the engine process that ran the request: stored per window and transcript. */
+  readonly threads: number;
+}
+
+/** The part of WhisperEngine the transcriber uses (a scripted fake in unit tests). */
+export interface TranscriptionEngine {
+  transcribe(request: TranscribeRequest): Promise<EngineTranscription>;
+  status(): { readonly model: string; readonly threads: number };
+}
+
+export interface WindowJobOptions {
+  /** 1 = greedy (default). */
+  readonly beamSize?: number;
+  /** Speech needed by the silence gate per window. Default 200. */
+  readonly gateMinSpeechMs?: number;
+  /** How long to wait before looking again for audio not yet on disk. Default 250. */
+  readonly audioWaitMs?: number;
+}
+
+interface WindowJobDeps {
+  readonly recordings: RecordingsRepo;
+  readonly recordingsDir: string;
+  readonly engine: TranscriptionEngine;
+  readonly breaker: EngineBreaker;
+  readonly options: WindowJobOptions;
+  readonly reportError: (kind: TranscriptionErrorKind) => void;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export class WindowJobHandler {
+  constructor(private readonly deps: WindowJobDeps) {}
+
+  async run(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+    const { options, engine, reportError } = this.deps;
+    const recording = this.deps.recordings.get(job.recordingId);
+    if (!recording) return { kind: 'fail', error: 'recording no longer exists' };
+    if (recording.sampleRateHz !== SPEECH_RATE_HZ) {
+      reportError('bad_audio');
+      return { kind: 'fail', error: `recording is ${recording.sampleRateHz} Hz; the engine takes ${SPEECH_RATE_HZ} Hz` };
+    }
+    let range: PcmRange;
+    try {
+      range = await readPcmRange(join(this.deps.recordingsDir, recording.audioPath), job.startSample, job.endSample);
+    } catch (error) {
+      if (recording.status === 'recording') return { kind: 'defer', delayMs: options.audioWaitMs ?? 250, reason: `audio not readable yet: ${describe(error)}` };
+      reportError('bad_audio');
+      return { kind: 'retry', error: `cannot read audio: ${describe(error)}` };
+    }
+    const { sampleRateHz, channels } = range.format;
+    if (channels !== 1 || sampleRateHz !== SPEECH_RATE_HZ) {
+      reportError('bad_audio');
+      return { kind: 'fail', error: `audio file is ${channels} channel(s) at ${sampleRateHz} Hz; the engine takes mono ${SPEECH_RATE_HZ} Hz` };
+    }
+    if (range.availableFrames < job.endSample && recording.status === 'recording') {
+      return { kind: 'defer', delayMs: options.audioWaitMs ?? 250, reason: 'window not on disk yet' };
+    }
+    const model = basename(engine.status().model);
+    const gate = detectSpeech(range.pcm, { sampleRateHz, minSpeechMs: options.gateMinSpeechMs ?? 200 });
+    if (!gate.speech) {
+      // threads 0: no engine process ran this window.
+      return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model, threads: 0 } };
+    }
+    const durationMs = (range.pcm.length / sampleRateHz) * 1000;
+    const audioCtx = audioCtxFor(durationMs);
+    const { breaker } = this.deps;
+    const probe = breaker.state() === 'halfOpen';
+    let result: EngineTranscription;
+    try {
+      result = await breaker.fire((breakerSignal) =>
+        engine.transcribe({ pcm: range.pcm, audioCtx, beamSize: options.beamSize ?? 1, language: 'en', signal: AbortSignal.any([breakerSignal, signal]) }),
+      );
+    } catch (error) {
+      if (error instanceof BreakerOpenError) return { kind: 'defer', delayMs: 0, reason: 'breaker open' };
+      if (signal.aborted) return { kind: 'defer', delayMs: 0, reason: 'shutdown' };
+      if (!isEngineFailure(error)) {
+        reportError('bad_audio');
+        return { kind: 'fail', error: `engine refused the audio: ${describe(error)}` };
+      }
+      const timedOut = error instanceof BreakerTimeoutError || (error instanceof EngineAbortedError && error.reason === 'timeout');
+      reportError(timedOut ? 'timeout' : 'engine');
+      // A failed half-open probe says the engine is still down, nothing about this job.
+      if (probe) return { kind: 'defer', delayMs: 0, reason: `probe failed: ${describe(error)}` };
+      return { kind: 'retry', error: describe(error) };
+    }
+    // Text without segments (not seen from whisper-server, but cheap to keep): one segment for the window.
+    const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
+    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads: result.threads };
+    return { kind: 'done', result: windowResult };
+  }
+}
