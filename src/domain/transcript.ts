@@ -72,3 +72,9 @@ export interface Transcript {
  */
 export const TRANSCRIPTION_ERROR_KINDS = ['engine', 'timeout', 'bad_audio', 'job_failed'] as const;
 export type TranscriptionErrorKind = (typeof TRANSCRIPTION_ERROR_KINDS)[number];
+
+/**
+ * The circuit breaker around the engine: closed (calls go through), open (engine failing, jobs
+ * wait), halfOpen (one probe call decides).
+ */
+export type BreakerState = 'closed' | 'halfOpen' | 'open';

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TRANSCRIPTION_ERROR_KINDS } from '../domain/transcript.js';
+import { TRANSCRIPTION_ERROR_KINDS, type BreakerState } from '../domain/transcript.js';
 import { throttleFlagNames, type ThrottleFlags } from './resources.js';
 
 /**
@@ -22,7 +22,7 @@ export const realTimeFactorBuckets = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1
 
 
 /** Breaker state as a number so it can be graphed and alerted on. */
-export const breakerStateValue = { closed: 0, halfOpen: 1, open: 2 } as const;
+export const breakerStateValue: Readonly<Record<BreakerState, number>> = { closed: 0, halfOpen: 1, open: 2 };
 
 export interface MetricSources {
   /** Current input level, 0..1 (RMS of the last block; read without blocking capture). */
@@ -34,7 +34,7 @@ export interface MetricSources {
   queueSize?: () => number | null;
   /** Age of the oldest queued transcription job, seconds; 0 when the queue is empty. */
   oldestJobAgeSeconds?: () => number | null;
-  breakerState?: () => keyof typeof breakerStateValue | null;
+  breakerState?: () => BreakerState | null;
   /** 0 = full quality; higher = more degraded (smaller model, fewer threads, deferred work). */
   degradationLevel?: () => number | null;
   socTemperatureC?: () => number | null;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { BreakerOpenError, BreakerTimeoutError, EngineBreaker, isEngineFailure, type BreakerState } from '../../src/transcribe/breaker.js';
+import { BreakerOpenError, BreakerTimeoutError, EngineBreaker, isEngineFailure } from '../../src/transcribe/breaker.js';
+import type { BreakerState } from '../../src/domain/transcript.js';
 import { EngineAbortedError, EngineRequestError, EngineUnavailableError } from '../../src/transcribe/engine.js';
 import { sleep } from '../../src/util/sleep.js';
 
