@@ -21,7 +21,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 say "packages"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  alsa-utils sox espeak-ng util-linux cmake g++ make python3 openssl ca-certificates rsync
+  alsa-utils sox espeak-ng util-linux cmake g++ make python3 openssl ca-certificates rsync avahi-daemon
 
 say "copying the project to $PREFIX"
 mkdir -p "$PREFIX"
@@ -73,6 +73,10 @@ if [ -f "$BOOT_CONFIG" ] && ! grep -q 'label=scout-button' "$BOOT_CONFIG"; then
 fi
 install -m 0644 hardware/overlays/99-scout-gpio.rules /etc/udev/rules.d/99-scout-gpio.rules
 udevadm control --reload-rules || true
+
+say "mDNS announcement (avahi)"
+install -m 0644 provisioning/avahi/scout.service /etc/avahi/services/scout.service
+systemctl reload avahi-daemon 2>/dev/null || true
 
 say "systemd unit"
 install -m 0644 systemd/scout.service /etc/systemd/system/scout.service
