@@ -30,6 +30,8 @@ interface LiveWindowsDeps {
   readonly logger: Logger;
   /** The set of pending jobs changed. */
   readonly changed: () => void;
+  /** A window of the recording was queued (for live views). */
+  readonly queued?: (recordingId: string, seq: number) => void;
   /** A job was queued: look at the queue now. */
   readonly wake: () => void;
 }
@@ -85,6 +87,7 @@ export class LiveWindows {
     try {
       this.deps.store.jobs.enqueue({ recordingId, seq: window.seq, startSample: window.startSample, endSample: window.endSample, final: false });
       this.deps.logger.debug({ recordingId, ...window, final: false }, 'window queued');
+      this.deps.queued?.(recordingId, window.seq);
     } catch (error) {
       // Recording deleted meanwhile (foreign key) or the card refused the write: the recording
       // can still be transcribed later through enqueueRecording.
@@ -103,6 +106,7 @@ export class LiveWindows {
         if (store.recordings.setStatus(recordingId, 'transcribing') === undefined) throw new UnknownRecordingError(`no recording ${recordingId}`);
       });
       this.deps.logger.debug({ recordingId, ...tail }, 'tail window queued');
+      this.deps.queued?.(recordingId, tail.seq);
     } catch (error) {
       // Not `recorded` yet (end() before finish()), deleted meanwhile, or the card refused the
       // write: the windows already queued stay, and resume at the next start cuts the file again.

@@ -44,6 +44,7 @@ export class TranscriptionPipeline {
   private reviewTimer: NodeJS.Timeout | null = null;
   private applying: Promise<void> = Promise.resolve();
   private model: ModelInfo;
+  private readonly degradationListeners: ((decision: DegradeDecision) => void)[] = [];
 
   constructor(private readonly options: PipelineOptions) {
     this.model = options.model;
@@ -80,6 +81,11 @@ export class TranscriptionPipeline {
     await this.options.transcriber.stop();
     await this.applying;
     await this.options.engine.stop();
+  }
+
+  /** The degradation decision changed (live views); called after the fault is set. */
+  onDegradationChange(listener: (decision: DegradeDecision) => void): void {
+    this.degradationListeners.push(listener);
   }
 
   status(): PipelineStatus {
@@ -139,6 +145,13 @@ export class TranscriptionPipeline {
     logger.warn({ from: before.name, to: after.name, reasons: after.reasons, threads: after.threads, tier: after.tier }, 'transcription degradation changed');
     faults.set('degradation', after.level > 0 ? `transcription ${after.name}: ${after.reasons.join(', ')}` : null, 'degraded');
     if (!after.defer) transcriber.wake();
+    for (const listener of this.degradationListeners) {
+      try {
+        listener(after);
+      } catch (error) {
+        logger.error({ err: error }, 'degradation listener failed');
+      }
+    }
     this.applying = this.applying.then(() => this.apply(after)).catch((error: unknown) => {
       logger.error({ err: error }, 'could not apply the degradation decision');
     });

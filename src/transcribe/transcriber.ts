@@ -72,6 +72,17 @@ export interface PartialTranscript extends Stitched {
   readonly complete: boolean;
 }
 
+/**
+ * What moved in the queue, for live views (the SSE events): a window queued (`seq` null when a
+ * whole recording was queued again from its file), a job taken, a job settled (after its
+ * outcome, and the transcript if it completed the recording, are stored), the pending count.
+ */
+export type TranscriptionProgress =
+  | { readonly kind: 'queued'; readonly recordingId: string; readonly seq: number | null; readonly pending: number }
+  | { readonly kind: 'running'; readonly job: RunningJob }
+  | { readonly kind: 'settled'; readonly recordingId: string; readonly seq: number; readonly state: 'done' | 'failed' }
+  | { readonly kind: 'pending'; readonly count: number; readonly running: RunningJob | null };
+
 export interface TranscriberStatus {
   /** Jobs queued or running. */
   readonly queueSize: number;
@@ -93,6 +104,8 @@ export class Transcriber {
   private readonly live: LiveWindows;
   private readonly log: Logger;
   private readonly busyListeners: ((busy: boolean) => void)[] = [];
+  private readonly progressListeners: ((progress: TranscriptionProgress) => void)[] = [];
+  private lastRunningJobId: number | null = null;
   private started = false;
   private wired = false;
   private busy = false;
@@ -129,6 +142,7 @@ export class Transcriber {
       cut: deps.config,
       logger: this.log,
       changed: () => this.changed(),
+      queued: (recordingId, seq) => this.queued(recordingId, seq),
       wake: () => this.runner.wake(),
     });
     this.runner = new QueueRunner({
@@ -137,7 +151,10 @@ export class Transcriber {
       maxAttempts: deps.config.maxAttempts,
       retry: deps.config.retry,
       canRun: () => this.breaker.allowsCalls() && this.deps.paused?.() !== true,
-      onSettled: (job, state, error) => this.assembler.settled(job, state, error),
+      onSettled: (job, state, error) => {
+        this.assembler.settled(job, state, error);
+        this.progress({ kind: 'settled', recordingId: job.recordingId, seq: job.seq, state });
+      },
       onChange: () => this.changed(),
       logger: this.log,
       nowMs,
@@ -177,6 +194,11 @@ export class Transcriber {
   /** LED/state: true while jobs are pending. */
   onBusyChange(listener: (busy: boolean) => void): void {
     this.busyListeners.push(listener);
+  }
+
+  /** Live views: every queue movement (listeners must be cheap; they run on the queue's path). */
+  onProgress(listener: (progress: TranscriptionProgress) => void): void {
+    this.progressListeners.push(listener);
   }
 
   status(): TranscriberStatus {
@@ -226,6 +248,7 @@ export class Transcriber {
   async enqueueRecording(recordingId: string): Promise<number> {
     const windows = await recutRecording({ store: this.deps.store, recordingsDir: this.deps.recordingsDir, cut: this.deps.config }, recordingId);
     this.log.info({ recordingId, windows }, 'recording queued for transcription');
+    this.queued(recordingId, null);
     this.changed();
     this.runner.wake();
     return windows;
@@ -261,12 +284,40 @@ export class Transcriber {
     }
   }
 
+  private queued(recordingId: string, seq: number | null): void {
+    if (this.progressListeners.length === 0) return;
+    let pending: number;
+    try {
+      pending = this.jobs.pending().count;
+    } catch {
+      return;
+    }
+    this.progress({ kind: 'queued', recordingId, seq, pending });
+  }
+
+  private progress(progress: TranscriptionProgress): void {
+    for (const listener of this.progressListeners) {
+      try {
+        listener(progress);
+      } catch (error) {
+        this.log.error({ err: error, progress: progress.kind }, 'progress listener threw');
+      }
+    }
+  }
+
   private changed(): void {
     let size: number;
     try {
       size = this.jobs.pending().count;
     } catch {
       return;
+    }
+    const running = this.runner.running();
+    const runningJobId = running?.jobId ?? null;
+    if (running && runningJobId !== this.lastRunningJobId) this.progress({ kind: 'running', job: running });
+    if (size !== this.lastQueueSize || runningJobId !== this.lastRunningJobId) {
+      this.lastRunningJobId = runningJobId;
+      this.progress({ kind: 'pending', count: size, running });
     }
     if (size !== this.lastQueueSize) {
       this.lastQueueSize = size;
