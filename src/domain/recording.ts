@@ -50,6 +50,9 @@ export function assertTransition(from: RecordingStatus, to: RecordingStatus, rec
   if (!canTransition(from, to)) throw new IllegalTransitionError(from, to, recordingId);
 }
 
+/** The longest title a recording may carry, in characters, after trimming. */
+export const TITLE_MAX_LENGTH = 200;
+
 /**
  * One recording as the rest of the code sees it. Times are integer ms since the Unix epoch
  * (the store rounds fractional ms: its columns are STRICT INTEGER).
@@ -67,6 +70,8 @@ export interface Recording {
   readonly preRollMs: number;
   /** Size of the audio data (WAV data chunk), once known. */
   readonly bytes: number | null;
+  /** Set by a person (PATCH /api/recordings/:id); null until then. Trimmed, 1..TITLE_MAX_LENGTH characters. */
+  readonly title: string | null;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
 }

@@ -103,4 +103,71 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_due ON jobs (state, next_attempt_at_ms, id);
     `,
   },
+  {
+    version: 5,
+    name: 'titles, search and deletions',
+    // title: set by PATCH /api/recordings/:id; NULL until someone names the recording.
+    //
+    // Search: one FTS5 document per recording (its title and transcript text), kept in step by
+    // triggers, so no writer has to remember the index. The FTS rowid cannot be recordings'
+    // implicit rowid: a table whose key is TEXT may have its rowids renumbered by VACUUM, which
+    // would silently point the index at other recordings. search_docs gives each recording a
+    // stable INTEGER key instead (no foreign key: the recordings delete trigger removes the row
+    // itself, in a known order). The index stores its own copy of the text (not content=): the
+    // transcripts table has no stable integer key to point at either, and transcripts are small.
+    // 'porter' lets "recordings" find "recording"; remove_diacritics lets "cafe" find "café".
+    //
+    // deletions: the journal of audio files whose rows are gone but whose unlink has not been
+    // confirmed. DELETE /api/recordings/:id writes it in the same transaction that drops the
+    // rows and removes the entry once the file is gone; start-up finishes what a crash left.
+    up: `
+      ALTER TABLE recordings ADD COLUMN title TEXT;
+
+      CREATE TABLE search_docs (
+        doc_id       INTEGER PRIMARY KEY,
+        recording_id TEXT    NOT NULL UNIQUE
+      ) STRICT;
+      CREATE VIRTUAL TABLE recordings_fts USING fts5 (
+        title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+      );
+
+      CREATE TRIGGER recordings_fts_insert AFTER INSERT ON recordings BEGIN
+        INSERT INTO search_docs (recording_id) VALUES (new.id);
+        INSERT INTO recordings_fts (rowid, title, text)
+          VALUES ((SELECT doc_id FROM search_docs WHERE recording_id = new.id), coalesce(new.title, ''), '');
+      END;
+      CREATE TRIGGER recordings_fts_title AFTER UPDATE OF title ON recordings BEGIN
+        UPDATE recordings_fts SET title = coalesce(new.title, '')
+          WHERE rowid = (SELECT doc_id FROM search_docs WHERE recording_id = new.id);
+      END;
+      CREATE TRIGGER recordings_fts_delete AFTER DELETE ON recordings BEGIN
+        DELETE FROM recordings_fts WHERE rowid = (SELECT doc_id FROM search_docs WHERE recording_id = old.id);
+        DELETE FROM search_docs WHERE recording_id = old.id;
+      END;
+      CREATE TRIGGER transcripts_fts_insert AFTER INSERT ON transcripts BEGIN
+        UPDATE recordings_fts SET text = new.text
+          WHERE rowid = (SELECT doc_id FROM search_docs WHERE recording_id = new.recording_id);
+      END;
+      CREATE TRIGGER transcripts_fts_update AFTER UPDATE OF text ON transcripts BEGIN
+        UPDATE recordings_fts SET text = new.text
+          WHERE rowid = (SELECT doc_id FROM search_docs WHERE recording_id = new.recording_id);
+      END;
+      CREATE TRIGGER transcripts_fts_delete AFTER DELETE ON transcripts BEGIN
+        UPDATE recordings_fts SET text = ''
+          WHERE rowid = (SELECT doc_id FROM search_docs WHERE recording_id = old.recording_id);
+      END;
+
+      -- Backfill: every recording gets its document, with the transcript it already has.
+      INSERT INTO search_docs (recording_id) SELECT id FROM recordings ORDER BY started_at_ms, id;
+      INSERT INTO recordings_fts (rowid, title, text)
+        SELECT d.doc_id, '', coalesce(t.text, '')
+        FROM search_docs d LEFT JOIN transcripts t ON t.recording_id = d.recording_id;
+
+      CREATE TABLE deletions (
+        audio_path    TEXT    PRIMARY KEY NOT NULL,
+        recording_id  TEXT    NOT NULL,
+        deleted_at_ms INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

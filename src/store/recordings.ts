@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { assertTransition, isRecordingStatus, type Recording, type RecordingStatus } from '../domain/recording.js';
+import { assertTransition, isRecordingStatus, TITLE_MAX_LENGTH, type Recording, type RecordingStatus } from '../domain/recording.js';
+import { InvalidSearchError, MATCH_END, MATCH_START, snippetParts, toMatchExpression, type SnippetPart } from './search.js';
 
 
 export interface NewRecording {
@@ -24,6 +25,26 @@ export interface ListOptions {
   readonly before?: string;
   /** Alternative to `before` for simple page numbers; ignored when `before` is given. */
   readonly offset?: number;
+  /** Only recordings started at or after this time (ms since the epoch, inclusive). */
+  readonly fromMs?: number;
+  /** Only recordings started before this time (ms since the epoch, exclusive). */
+  readonly toMs?: number;
+}
+
+export interface SearchOptions extends ListOptions {
+  /** Plain words (see ./search.ts): every one must occur in the title or the transcript. */
+  readonly q: string;
+}
+
+/** A recording that matched a search, with the passage around the match. */
+export type SearchHit = Recording & { readonly snippet: SnippetPart[] };
+
+export interface SearchPage {
+  /** Newest first, like `list()`, not by rank: people look for "the one from Tuesday". */
+  readonly items: SearchHit[];
+  /** Every match in the date range, not just this page. */
+  readonly total: number;
+  readonly nextCursor: string | null;
 }
 
 export interface RecordingPage {
@@ -52,6 +73,7 @@ interface RecordingRow {
   error: string | null;
   pre_roll_ms: number;
   bytes: number | null;
+  title: string | null;
   created_at_ms: number;
   updated_at_ms: number;
 }
@@ -70,6 +92,7 @@ function fromRow(row: RecordingRow): Recording {
     error: row.error,
     preRollMs: row.pre_roll_ms,
     bytes: row.bytes,
+    title: row.title,
     createdAtMs: row.created_at_ms,
     updatedAtMs: row.updated_at_ms,
   };
@@ -93,6 +116,53 @@ function decodeCursor(cursor: string): { startedAtMs: number; id: string } {
 
 const MAX_LIMIT = 1000;
 
+/** Paging and range parameters shared by the list and the search statements. */
+interface PageParams {
+  fromMs: number;
+  toMs: number;
+  beforeMs: number;
+  beforeId: string;
+  limit: number;
+  offset: number;
+}
+
+// Bounds that leave every row in: the statements always compare, so there is one plan per query.
+const NO_LOWER_BOUND_MS = -Number.MAX_SAFE_INTEGER;
+const NO_UPPER_BOUND_MS = Number.MAX_SAFE_INTEGER;
+// Sorts after every id (ids are [0-9a-z]).
+const AFTER_EVERY_ID = '~';
+
+// snippet(): the column that matched best (-1), our markers, about 16 tokens of context.
+const SNIPPET_SQL = `snippet(recordings_fts, -1, '${MATCH_START}', '${MATCH_END}', '…', 16)`;
+
+function pageParams(options: ListOptions): PageParams {
+  const { limit } = options;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new RangeError(`limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
+  }
+  const fromMs = options.fromMs ?? NO_LOWER_BOUND_MS;
+  const toMs = options.toMs ?? NO_UPPER_BOUND_MS;
+  if (!Number.isSafeInteger(fromMs) || !Number.isSafeInteger(toMs)) {
+    throw new RangeError(`fromMs and toMs must be integers, got ${fromMs} and ${toMs}`);
+  }
+  // One extra row tells whether another page exists without a second query.
+  const base = { fromMs, toMs, limit: limit + 1 };
+  if (options.before !== undefined) {
+    const { startedAtMs, id } = decodeCursor(options.before);
+    return { ...base, beforeMs: startedAtMs, beforeId: id, offset: 0 };
+  }
+  const offset = options.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  return { ...base, beforeMs: NO_UPPER_BOUND_MS, beforeId: AFTER_EVERY_ID, offset };
+}
+
+function toPage<R extends RecordingRow, T extends Recording>(rows: R[], limit: number, total: number, map: (row: R) => T): { items: T[]; total: number; nextCursor: string | null } {
+  const hasMore = rows.length > limit;
+  const items = rows.slice(0, limit).map(map);
+  const last = items[items.length - 1];
+  return { items, total, nextCursor: hasMore && last !== undefined ? encodeCursor(last) : null };
+}
+
 /**
  * Recordings table access. Statements are prepared once (better-sqlite3 statements are cheap to
  * keep and compile the SQL only here). All calls are synchronous: better-sqlite3 is, and each
@@ -105,11 +175,13 @@ export class RecordingsRepo {
   private readonly insertStmt: Statement<[NewRecording & { nowMs: number }]>;
   private readonly finishStmt: Statement<[{ id: string; from: string; endedAtMs: number; durationMs: number; bytes: number; status: string; nowMs: number }]>;
   private readonly setStatusStmt: Statement<[{ id: string; from: string; status: string; error: string | null; nowMs: number }]>;
+  private readonly setTitleStmt: Statement<[{ id: string; title: string | null; nowMs: number }]>;
   private readonly deleteStmt: Statement<[string]>;
   private readonly getStmt: Statement<[string], RecordingRow>;
-  private readonly pageStmt: Statement<[number, number], RecordingRow>;
-  private readonly pageBeforeStmt: Statement<[{ startedAtMs: number; id: string; limit: number }], RecordingRow>;
-  private readonly countStmt: Statement<[], { n: number }>;
+  private readonly pageStmt: Statement<[PageParams], RecordingRow>;
+  private readonly countStmt: Statement<[{ fromMs: number; toMs: number }], { n: number }>;
+  private readonly searchStmt: Statement<[PageParams & { match: string }], RecordingRow & { snippet: string }>;
+  private readonly searchCountStmt: Statement<[{ fromMs: number; toMs: number; match: string }], { n: number }>;
   private readonly byStatusStmt: Statement<[string], RecordingRow>;
 
   // Preparing statements has no side effect on the database; doing it here means a schema that
@@ -130,14 +202,25 @@ export class RecordingsRepo {
     this.setStatusStmt = db.prepare(
       'UPDATE recordings SET status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id AND status = @from',
     );
+    this.setTitleStmt = db.prepare('UPDATE recordings SET title = @title, updated_at_ms = @nowMs WHERE id = @id');
     this.deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
     this.getStmt = db.prepare('SELECT * FROM recordings WHERE id = ?');
-    this.pageStmt = db.prepare('SELECT * FROM recordings ORDER BY started_at_ms DESC, id DESC LIMIT ? OFFSET ?');
-    this.pageBeforeStmt = db.prepare(
-      `SELECT * FROM recordings WHERE (started_at_ms, id) < (@startedAtMs, @id)
-       ORDER BY started_at_ms DESC, id DESC LIMIT @limit`,
+    // Walks the (started_at_ms DESC, id DESC) index from the cursor (or the range's end).
+    this.pageStmt = db.prepare(
+      `SELECT * FROM recordings
+       WHERE started_at_ms >= @fromMs AND started_at_ms < @toMs AND (started_at_ms, id) < (@beforeMs, @beforeId)
+       ORDER BY started_at_ms DESC, id DESC LIMIT @limit OFFSET @offset`,
     );
-    this.countStmt = db.prepare('SELECT count(*) AS n FROM recordings');
+    this.countStmt = db.prepare('SELECT count(*) AS n FROM recordings WHERE started_at_ms >= @fromMs AND started_at_ms < @toMs');
+    const searchFrom = `FROM recordings_fts
+       JOIN search_docs d ON d.doc_id = recordings_fts.rowid
+       JOIN recordings r ON r.id = d.recording_id
+       WHERE recordings_fts MATCH @match AND r.started_at_ms >= @fromMs AND r.started_at_ms < @toMs`;
+    this.searchStmt = db.prepare(
+      `SELECT r.*, ${SNIPPET_SQL} AS snippet ${searchFrom} AND (r.started_at_ms, r.id) < (@beforeMs, @beforeId)
+       ORDER BY r.started_at_ms DESC, r.id DESC LIMIT @limit OFFSET @offset`,
+    );
+    this.searchCountStmt = db.prepare(`SELECT count(*) AS n ${searchFrom}`);
     this.byStatusStmt = db.prepare('SELECT * FROM recordings WHERE status = ? ORDER BY started_at_ms ASC, id ASC');
   }
 
@@ -203,32 +286,51 @@ export class RecordingsRepo {
     return this.deleteStmt.run(id).changes > 0;
   }
 
+  /**
+   * Names a recording (trimmed; empty or null clears the title). Undefined if the id is unknown;
+   * RangeError for a title longer than TITLE_MAX_LENGTH. The search index follows by trigger.
+   */
+  setTitle(id: string, title: string | null): Recording | undefined {
+    const trimmed = title?.trim() ?? '';
+    if (trimmed.length > TITLE_MAX_LENGTH) throw new RangeError(`a title has at most ${TITLE_MAX_LENGTH} characters, got ${trimmed.length}`);
+    const changes = this.setTitleStmt.run({ id, title: trimmed === '' ? null : trimmed, nowMs: Math.round(this.nowMs()) }).changes;
+    return changes === 0 ? undefined : this.mustGet(id);
+  }
+
   get(id: string): Recording | undefined {
     const row = this.getStmt.get(id);
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /** Newest first. Throws InvalidCursorError or RangeError for bad paging input. */
+  /**
+   * Newest first, optionally within [fromMs, toMs) of the start time. Throws
+   * InvalidCursorError or RangeError for bad paging input.
+   */
   list(options: ListOptions): RecordingPage {
-    const { limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new RangeError(`limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
+    const params = pageParams(options);
+    const rows = this.pageStmt.all(params);
+    const total = this.countStmt.get({ fromMs: params.fromMs, toMs: params.toMs })?.n ?? 0;
+    return toPage(rows, options.limit, total, fromRow);
+  }
+
+  /**
+   * Recordings whose title or transcript holds every word of `q`, newest first, paged exactly
+   * like `list()` (same cursor). Throws InvalidSearchError for a query with no words, and
+   * InvalidCursorError or RangeError for bad paging input.
+   */
+  search(options: SearchOptions): SearchPage {
+    const params = pageParams(options);
+    const match = toMatchExpression(options.q);
+    try {
+      const rows = this.searchStmt.all({ ...params, match });
+      const total = this.searchCountStmt.get({ fromMs: params.fromMs, toMs: params.toMs, match })?.n ?? 0;
+      return toPage(rows, options.limit, total, (row) => ({ ...fromRow(row), snippet: snippetParts(row.snippet) }));
+    } catch (error) {
+      // toMatchExpression quotes every word, so this is not expected; if FTS5 still refuses the
+      // expression it is the query's fault (a 400), not the server's.
+      if (error instanceof Error && error.message.startsWith('fts5:')) throw new InvalidSearchError(error.message);
+      throw error;
     }
-    let rows: RecordingRow[];
-    if (options.before !== undefined) {
-      const { startedAtMs, id } = decodeCursor(options.before);
-      rows = this.pageBeforeStmt.all({ startedAtMs, id, limit: limit + 1 });
-    } else {
-      const offset = options.offset ?? 0;
-      if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
-      rows = this.pageStmt.all(limit + 1, offset);
-    }
-    // One extra row tells whether another page exists without a second query.
-    const hasMore = rows.length > limit;
-    const items = rows.slice(0, limit).map(fromRow);
-    const last = items[items.length - 1];
-    const total = this.countStmt.get()?.n ?? 0;
-    return { items, total, nextCursor: hasMore && last !== undefined ? encodeCursor(last) : null };
   }
 
   /** Oldest first: the order in which start-up recovery and the transcription queue handle them. */

@@ -1,4 +1,5 @@
 import type { Database } from './db.js';
+import { DeletionsRepo } from './deletions.js';
 import { JobsRepo } from './jobs.js';
 import { RecordingsRepo } from './recordings.js';
 import { TranscriptsRepo } from './transcripts.js';
@@ -11,6 +12,8 @@ export interface Store {
   readonly recordings: RecordingsRepo;
   readonly jobs: JobsRepo;
   readonly transcripts: TranscriptsRepo;
+  /** Audio files of deleted recordings not yet confirmed gone (see ./deletions.ts). */
+  readonly deletions: DeletionsRepo;
   /** Runs `work` in one SQLite transaction: every write in it lands, or none does. */
   transaction<T>(work: () => T): T;
 }
@@ -20,6 +23,7 @@ export function createStore(db: Database, nowMs: () => number = Date.now): Store
     recordings: new RecordingsRepo(db, nowMs),
     jobs: new JobsRepo(db, nowMs),
     transcripts: new TranscriptsRepo(db),
+    deletions: new DeletionsRepo(db),
     transaction: (work) => db.transaction(work)(),
   };
 }

@@ -49,6 +49,7 @@ describe('RecordingsRepo', () => {
       error: null,
       preRollMs: 500,
       bytes: null,
+      title: null,
       createdAtMs: clockMs,
       updatedAtMs: clockMs,
     });
