@@ -70,8 +70,18 @@ const GpioSchema = Type.Object(
 
 const HttpSchema = Type.Object(
   {
-    host: Type.String({ default: '0.0.0.0', description: 'listen address; 127.0.0.1 keeps it off the LAN' }),
+    host: Type.String({
+      default: '127.0.0.1',
+      description: "listen address; the simulator stays off the LAN, the Pi's config (install-pi.sh) sets 0.0.0.0",
+    }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    // The token itself is never a setting: a config file gets copied and shared. SCOUT_API_TOKEN
+    // (read by the composer) or this file hold it; with neither, one is generated in the data dir.
+    apiTokenFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: 'file holding the API token; null = <dataDir>/api-token, generated at first start (SCOUT_API_TOKEN wins over both)',
+    }),
+    metricsAuth: Type.Boolean({ default: false, description: '/metrics needs the API token too (off: Prometheus on a LAN scrapes without one)' }),
   },
   { additionalProperties: false, default: {} },
 );

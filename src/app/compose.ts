@@ -9,6 +9,7 @@ import { CapturePipeline } from '../audio/capture.js';
 import { SPEECH_RATE_HZ } from '../domain/transcript.js';
 import { LevelSlot } from '../audio/level.js';
 import { Recorder } from '../audio/recorder.js';
+import { resolveApiToken, tokenAnnouncement } from './api-token.js';
 import { createHardware, type Hardware } from './hardware.js';
 import type { PcmFormat } from '../hardware/types.js';
 import { createHttpServer, defaultWebDir, type ButtonAction } from '../http/server.js';
@@ -133,6 +134,11 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     resources: resources.snapshot(),
     transcription: transcription?.status() ?? null,
   });
+  const apiToken = await resolveApiToken({ env, tokenFile: config.http.apiTokenFile, dataDir: config.dataDir, logger: named('auth') });
+  // The simulator's new user needs the value to log in to the page. Never into the journal
+  // (systemd sets JOURNAL_STREAM when stderr goes there): the token must not reach a log.
+  const announcement = config.audio.backend === 'fake' && !env.JOURNAL_STREAM ? tokenAnnouncement(apiToken) : null;
+  if (announcement !== null) process.stderr.write(announcement);
   const http = createHttpServer({
     recordings,
     recordingsDir,
@@ -142,6 +148,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     state,
     health: () => health.run(),
     metrics: () => metrics.scrape(),
+    auth: { token: apiToken.token, metricsAuth: config.http.metricsAuth },
     logger: named('http'),
   });
   let port: number | null = null;

@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../log.js';
 import type { HealthReport } from '../ops/health.js';
 import { isRecordingId } from '../store/ids.js';
+import { pathOf, registerAuth } from './auth.js';
 import { InvalidCursorError, type RecordingsRepo } from '../store/recordings.js';
 import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } from './transcript-routes.js';
 
@@ -12,6 +13,7 @@ import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } fr
  * The LAN API and the simulator page. Everything a person or a script needs without SSH:
  * recordings and their audio, the button, the appliance state, health.
  * Every bad request is a 4xx JSON answer; nothing a client sends can reach a 500 or a crash.
+ * Who may call what is decided in auth.ts, before any route runs.
  */
 
 export interface HttpDeps {
@@ -26,6 +28,8 @@ export interface HttpDeps {
   readonly health: () => Promise<HealthReport>;
   /** Prometheus text exposition; absent until metrics are wired. */
   readonly metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** The API token (never logged) and whether /metrics needs it. */
+  readonly auth: { readonly token: string; readonly metricsAuth: boolean };
   readonly logger: Logger;
 }
 
@@ -53,7 +57,15 @@ export type HttpServer = ReturnType<typeof createHttpServer>;
 // The return type is inferred: fastify's instance type carries our pino Logger type.
 export function createHttpServer(deps: HttpDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // Nothing logs request headers today; the redaction keeps the token out if something starts to,
+    // and a logged request carries its path only (a refused query token is still in the URL).
+    loggerInstance: deps.logger.child(
+      {},
+      {
+        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+        serializers: { req: (request: { method?: string; url?: string }) => ({ method: request.method, path: pathOf(request.url ?? '') }) },
+      },
+    ),
     // The page polls every half second; a line per request would drown the journal.
     logController: new LogController({ disableRequestLogging: true }),
     // Recordings are tiny JSON; a large body is a mistake or an attack.
@@ -66,12 +78,28 @@ export function createHttpServer(deps: HttpDeps) {
       return reply.code(400).send({ error: 'bad_request', message: error.message });
     }
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    if (status === 500) request.log.error({ err: error, path: pathOf(request.url) }, 'request failed');
     return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad_request', message: error.message });
   });
 
+  // Bodiless POST/DELETE still send content-type: application/json (the CSRF rule in auth.ts);
+  // fastify's own parser answers an empty JSON body with 400, this one reads it as no body.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    // fastify's parser is synchronous (it calls done); its type allows a promise.
+    void parseJson(request, text, done);
+  });
+
+  const auth = registerAuth(app, { token: deps.auth.token, metricsAuth: deps.auth.metricsAuth, logger: app.log });
+
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}` }),
+    reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${pathOf(request.url)}` }),
   );
 
   void app.register(fastifyStatic, { root: deps.webDir, prefix: '/', index: ['index.html'], decorateReply: true });
@@ -116,9 +144,11 @@ export function createHttpServer(deps: HttpDeps) {
 
   app.get('/api/state', () => deps.state());
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', async (request, reply) => {
     const report = await deps.health();
-    return reply.code(report.status === 'unhealthy' ? 503 : 200).send(report);
+    // Anyone may learn whether the box is well; what is wrong with it (paths, devices) needs the token.
+    const body = auth.isAuthenticated(request) ? report : { status: report.status, checkedAt: report.checkedAt };
+    return reply.code(report.status === 'unhealthy' ? 503 : 200).send(body);
   });
 
   app.get('/metrics', async (_request, reply) => {

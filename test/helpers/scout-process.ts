@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,8 @@ import { createInterface } from 'node:readline';
 
 /**
  * Runs the real appliance (`src/main.ts`) as a child process, the way systemd would, and talks to
- * it over HTTP on loopback. Each instance gets its own data dir and a free port.
+ * it over HTTP on loopback. Each instance gets its own data dir, a free port and its own API
+ * token (SCOUT_API_TOKEN), which `api()` and `button()` send as a bearer token.
  */
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -15,10 +17,15 @@ export interface ScoutProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly dataDir: string;
+  /** The API token the child was given. */
+  readonly token: string;
+  /** `Authorization: Bearer <token>`, for requests made without `api()`. */
+  readonly authHeaders: Readonly<Record<string, string>>;
   readonly logLines: readonly Record<string, unknown>[];
   /** stdout exactly as written, one entry per line (JSON.parse hides a duplicated key). */
   readonly rawLogLines: readonly string[];
   readonly stderr: () => string;
+  /** Sends the bearer token unless `init.headers` has an authorization of its own. */
   api<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
   button(action: 'press' | 'release' | 'toggle'): Promise<number>;
   /** Resolves with the exit code (or signal) once the process has ended. */
@@ -43,6 +50,7 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
   const dataDir = options.dataDir ?? (await makeDataDir());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    SCOUT_API_TOKEN: randomBytes(24).toString('base64url'),
     SCOUT_DATA_DIR: dataDir,
     SCOUT_HTTP_PORT: '0',
     SCOUT_HTTP_HOST: '127.0.0.1',
@@ -111,9 +119,13 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
   const up = await waitForLog((line) => line.msg === 'scout is up', options.startTimeoutMs ?? 30_000);
   const port = up.port as number;
   const base = `http://127.0.0.1:${port}`;
+  const token = env.SCOUT_API_TOKEN ?? '';
+  const authHeaders = { authorization: `Bearer ${token}` };
 
   const api = async <T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> => {
-    const response = await fetch(base + path, init);
+    const headers = new Headers(init?.headers);
+    if (!headers.has('authorization')) headers.set('authorization', authHeaders.authorization);
+    const response = await fetch(base + path, { ...init, headers });
     const type = response.headers.get('content-type') ?? '';
     const body = (type.includes('json') ? await response.json() : await response.text()) as T;
     return { status: response.status, body };
@@ -123,6 +135,8 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
     child,
     port,
     dataDir,
+    token,
+    authHeaders,
     logLines,
     rawLogLines,
     stderr: () => stderr,

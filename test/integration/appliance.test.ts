@@ -36,7 +36,7 @@ describe('the appliance in the simulator', () => {
   }
 
   async function fetchWav(id: string): Promise<{ header: ReturnType<typeof parseWavHeader>; samples: Int16Array; bytes: Buffer }> {
-    const response = await fetch(`http://127.0.0.1:${scout.port}/api/recordings/${id}/audio`);
+    const response = await fetch(`http://127.0.0.1:${scout.port}/api/recordings/${id}/audio`, { headers: scout.authHeaders });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('audio/wav');
     const bytes = Buffer.from(await response.arrayBuffer());
@@ -72,7 +72,7 @@ describe('the appliance in the simulator', () => {
     expect(Math.abs(Number(stdout.trim()) * 1000 - (saved.durationMs ?? 0))).toBeLessThan(5);
 
     // Range requests work (players seek with them).
-    const partial = await fetch(`http://127.0.0.1:${scout.port}/api/recordings/${saved.id}/audio`, { headers: { range: 'bytes=0-43' } });
+    const partial = await fetch(`http://127.0.0.1:${scout.port}/api/recordings/${saved.id}/audio`, { headers: { ...scout.authHeaders, range: 'bytes=0-43' } });
     expect(partial.status).toBe(206);
     expect(Buffer.from(await partial.arrayBuffer()).subarray(0, 4).toString('ascii')).toBe('RIFF');
   });
@@ -127,9 +127,11 @@ describe('the appliance in the simulator', () => {
       ['/api/nope', undefined, 404],
       ['/api/button', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"action":"explode"}' }, 400],
       ['/api/button', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' }, 400],
-      ['/api/button', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'press' }, 400],
+      // State-changing calls must be JSON (a cross-site form can send text/plain or no type, not JSON).
+      ['/api/button', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'press' }, 415],
       ['/api/button', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<press/>' }, 415],
-      ['/api/button', { method: 'POST' }, 400],
+      ['/api/button', { method: 'POST' }, 415],
+      ['/api/button', { method: 'POST', headers: { 'content-type': 'application/json' } }, 400],
     ];
     for (const [path, init, expected] of cases) {
       const response = await scout.api<{ error: string; message: string }>(path, init);

@@ -53,6 +53,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the simulator page in Chromium', () => {
   it('clicking the button records, the LEDs follow, and the recording appears with a player', async () => {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${scout.port}/`);
+    // The API needs the token: the page asks for it once, then runs on its session cookie.
+    await expect.poll(async () => page.locator('#login').isVisible(), { timeout: 10_000 }).toBe(true);
+    await page.locator('#token').fill(scout.token);
+    await page.locator('#login button[type="submit"]').click();
+    await expect.poll(async () => page.locator('#login').isVisible(), { timeout: 5000 }).toBe(false);
     // Degraded, not healthy: the simulator has no real Whisper model, and says so.
     await expect.poll(() => page.locator('#health').getAttribute('data-status'), { timeout: 10_000 }).toBe('degraded');
     await expect.poll(() => page.locator('#led-status').getAttribute('data-mode')).toBe('on');

@@ -5,6 +5,7 @@
  * restarts, and `systemctl stop` flushing the recording in progress.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,9 @@ if (unavailable !== null) console.warn(`SKIPPING appliance systemd test: ${unava
 
 const unit = 'scout.service';
 const watchdogSec = 4;
+// Given to the unit (Environment=), so the test knows it without reading the state directory.
+const token = randomBytes(24).toString('base64url');
+const authorization = `Bearer ${token}`;
 /** Compiled here rather than in dist/, which other work in the tree may be rebuilding. */
 const buildDir = join(projectDir, '.cache', 'systemd-build');
 
@@ -68,7 +72,9 @@ describe.skipIf(unavailable !== null)('the appliance as scout.service under a re
   const stateDir = (): string => join(ns.hostViewOfRoot, 'var/lib/scout');
 
   const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const response = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', authorization);
+    const response = await fetch(`${base}${path}`, { ...init, headers, signal: AbortSignal.timeout(5000) });
     return (await response.json()) as T;
   };
   const press = (): Promise<unknown> =>
@@ -99,6 +105,7 @@ ExecStart=
 ExecStart=/usr/bin/node ${projectDirInside}/.cache/systemd-build/dist/src/main.js
 Environment=SCOUT_HTTP_PORT=${port}
 Environment=SCOUT_HTTP_HOST=127.0.0.1
+Environment=SCOUT_API_TOKEN=${token}
 WatchdogSec=${watchdogSec}
 RestartSec=200ms
 `,

@@ -23,7 +23,8 @@ describe('composeScout', () => {
   it('lists the parts in the documented start order, and the composed appliance serves its state', async () => {
     const config = validateConfig({ dataDir, http: { host: '127.0.0.1', port: 0 }, transcription: { enabled: false } });
     const { logger, lines } = captureLogger();
-    const scout = await composeScout({ config, logger, env: {}, metrics: createScoutMetrics({ defaultMetrics: false }) });
+    const env = { SCOUT_API_TOKEN: 'compose-test-token-0123456789' };
+    const scout = await composeScout({ config, logger, env, metrics: createScoutMetrics({ defaultMetrics: false }) });
     expect(scout.parts.map((part) => part.name)).toEqual([
       'database',
       'recovery',
@@ -40,7 +41,7 @@ describe('composeScout', () => {
     const lifecycle = new Lifecycle(scout.parts, logger);
     await lifecycle.start();
     try {
-      const state = (await (await fetch(`http://127.0.0.1:${scout.port()}/api/state`)).json()) as {
+      const state = (await (await fetch(`http://127.0.0.1:${scout.port()}/api/state`, { headers: { authorization: `Bearer ${env.SCOUT_API_TOKEN}` } })).json()) as {
         appliance: { phase: string; leds: Record<string, { mode: string }>; faults: string[] };
         transcription: unknown;
       };

@@ -16,6 +16,8 @@ let dir: string;
 let db: Database;
 let recordings: RecordingsRepo;
 let app: HttpServer;
+const TOKEN = 'paging-test-token-0123456789';
+const authorization = { authorization: `Bearer ${TOKEN}` };
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'scout-paging-'));
@@ -29,6 +31,7 @@ beforeEach(async () => {
     button: () => undefined,
     state: () => ({}),
     health: () => Promise.resolve({ status: 'healthy', checkedAt: new Date(0).toISOString(), checks: {} }),
+    auth: { token: TOKEN, metricsAuth: false },
     logger: silentLogger(),
   });
   await app.ready();
@@ -54,7 +57,7 @@ function addRecordings(count: number): string[] {
 }
 
 async function page(query: string): Promise<{ statusCode: number; body: RecordingPage }> {
-  const response = await app.inject({ method: 'GET', url: `/api/recordings?${query}` });
+  const response = await app.inject({ method: 'GET', url: `/api/recordings?${query}`, headers: authorization });
   return { statusCode: response.statusCode, body: response.json<RecordingPage>() };
 }
 
@@ -96,13 +99,13 @@ describe('GET /api/recordings paging', () => {
   it('a cursor that is not one of ours is a 400 with a message, not a 500', async () => {
     addRecordings(3);
     for (const bad of ['garbage', "1_x' OR 1=1", '12_']) {
-      const response = await app.inject({ method: 'GET', url: `/api/recordings?before=${encodeURIComponent(bad)}` });
+      const response = await app.inject({ method: 'GET', url: `/api/recordings?before=${encodeURIComponent(bad)}`, headers: authorization });
       expect(response.statusCode).toBe(400);
       const body = response.json<{ error: string; message: string }>();
       expect(body.error).toBe('bad_request');
       expect(body.message).toContain('invalid cursor');
     }
-    expect((await app.inject({ method: 'GET', url: '/api/recordings?before=' })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'GET', url: '/api/recordings?cursor=abc' })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: '/api/recordings?before=', headers: authorization })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: '/api/recordings?cursor=abc', headers: authorization })).statusCode).toBe(400);
   });
 });

@@ -5,8 +5,48 @@ let pressedAt = 0;
 let knownRecordings = '';
 const transcripts = new Map();
 
+// The API needs the token. The page trades it once for an HttpOnly session cookie (POST
+// /api/session), which the browser then sends with every call, <audio> included. A 401 (no
+// session yet, or the service restarted and forgot it) shows the login form and pauses polling.
+class LoggedOut extends Error {}
+let loggedOut = false;
+
+async function api(path, init = {}) {
+  const response = await fetch(path, { ...init, credentials: 'same-origin' });
+  if (response.status === 401) {
+    showLogin();
+    throw new LoggedOut(path);
+  }
+  return response;
+}
+
+function showLogin(message = '') {
+  loggedOut = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+  $('token').focus();
+}
+
+$('login').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const response = await fetch('/api/session', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: $('token').value.trim() }),
+  });
+  if (response.status !== 204) {
+    showLogin(response.status === 429 ? 'Too many wrong tokens: wait a minute.' : 'That is not the token.');
+    return;
+  }
+  $('token').value = '';
+  $('login').hidden = true;
+  loggedOut = false;
+  void refresh();
+});
+
 async function sendButton(action) {
-  const response = await fetch('/api/button', {
+  const response = await api('/api/button', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ action }),
@@ -20,18 +60,18 @@ button.addEventListener('pointerdown', (event) => {
   event.preventDefault();
   pressedAt = performance.now();
   button.classList.add('held');
-  void sendButton('press');
+  void sendButton('press').catch(() => undefined);
 });
 for (const type of ['pointerup', 'pointercancel', 'pointerleave']) {
   button.addEventListener(type, () => {
     if (!pressedAt) return;
     pressedAt = 0;
     button.classList.remove('held');
-    void sendButton('release');
+    void sendButton('release').catch(() => undefined);
   });
 }
 button.addEventListener('keydown', (event) => {
-  if ((event.key === ' ' || event.key === 'Enter') && !event.repeat) { event.preventDefault(); void sendButton('toggle'); }
+  if ((event.key === ' ' || event.key === 'Enter') && !event.repeat) { event.preventDefault(); void sendButton('toggle').catch(() => undefined); }
 });
 
 function showLed(element, pattern) {
@@ -45,7 +85,7 @@ function formatSeconds(ms) {
 }
 
 async function refreshState() {
-  const state = await (await fetch('/api/state')).json();
+  const state = await (await api('/api/state')).json();
   const { appliance, level } = state;
   showLed($('led-status'), appliance.leds.status);
   showLed($('led-record'), appliance.leds.record);
@@ -73,7 +113,7 @@ async function transcriptText(recording) {
   if (recording.status !== 'transcribed' && recording.status !== 'transcribing') return null;
   const known = transcripts.get(recording.id);
   if (known && !known.partial) return known;
-  const response = await fetch(`/api/recordings/${encodeURIComponent(recording.id)}/transcript?format=json`);
+  const response = await api(`/api/recordings/${encodeURIComponent(recording.id)}/transcript?format=json`);
   if (response.status !== 200 && response.status !== 409) return null;
   const body = await response.json();
   const entry = { text: body.text ?? '', partial: response.status === 409, reason: body.noSpeechReason ?? null };
@@ -89,7 +129,7 @@ async function refreshHealth() {
 }
 
 async function refreshRecordings() {
-  const page = await (await fetch('/api/recordings?limit=50')).json();
+  const page = await (await api('/api/recordings?limit=50')).json();
   const texts = await Promise.all(page.items.map((recording) => transcriptText(recording).catch(() => null)));
   const signature = JSON.stringify(page.items.map((r, i) => [r.id, r.status, r.durationMs, texts[i]?.text]));
   if (signature === knownRecordings) return;
@@ -130,9 +170,11 @@ async function refreshRecordings() {
 }
 
 async function refresh() {
+  if (loggedOut) return;
   try {
     await Promise.all([refreshState(), refreshRecordings()]);
   } catch (error) {
+    if (error instanceof LoggedOut) return;
     $('phase').textContent = 'unreachable';
     console.warn(error);
   }
