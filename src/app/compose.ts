@@ -20,6 +20,9 @@ import { closeDatabase, openDatabase } from '../store/db.js';
 import { createStore, type Store } from '../store/store.js';
 import { RecordingIdGenerator } from '../store/ids.js';
 import { recoverInterruptedRecordings } from '../store/recover.js';
+import { finishPendingDeletions } from '../store/delete-recording.js';
+import { EventHub } from '../ops/events.js';
+import { EventWiring } from './events.js';
 import { DegradePolicy } from '../transcribe/degrade.js';
 import { WhisperEngine } from '../transcribe/engine.js';
 import { ModelCatalog } from '../transcribe/model-file.js';
@@ -65,6 +68,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const store = createStore(db);
   const { recordings } = store;
   const faults = new FaultBoard(named('faults'));
+  // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
+  const hub = new EventHub({ firstId: Date.now(), logger: named('events') });
   const resources = new ResourceMonitor({ logger: named('resources'), periodMs: config.ops.resourceSampleMs, dataDir: config.dataDir });
   const transcription = config.transcription.enabled
     ? await composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named })
@@ -107,7 +112,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
   watchSourceFaults(source, faults);
   transcription?.transcriber.onBusyChange((busy) => leds.setBusy('transcribing', busy));
-  wireMetrics({ metrics, level, source, resources, transcription, appliance });
+  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub });
 
   const health = buildHealth({
     cacheMs: config.ops.healthCacheMs,
@@ -139,8 +144,12 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   // (systemd sets JOURNAL_STREAM when stderr goes there): the token must not reach a log.
   const announcement = config.audio.backend === 'fake' && !env.JOURNAL_STREAM ? tokenAnnouncement(apiToken) : null;
   if (announcement !== null) process.stderr.write(announcement);
+  const events = new EventWiring({ hub, appliance, faults, leds, level, recordings, transcription, health: () => health.run(), logger: named('event-wiring') });
   const http = createHttpServer({
-    recordings,
+    store,
+    events: hub,
+    onRecordingChange: (change) =>
+      hub.publish(change.kind === 'deleted' ? { kind: 'recording', change: 'deleted', id: change.id } : { kind: 'recording', change: 'changed', id: change.id, status: change.recording?.status ?? 'recorded' }),
     recordingsDir,
     transcriber: transcription?.transcriber ?? null,
     webDir: defaultWebDir(PROJECT_ROOT),
@@ -183,6 +192,9 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
       start: async () => {
         const { recovered, failed } = await recoverInterruptedRecordings(recordings, recordingsDir, recoveryLog);
         if (recovered.length + failed.length > 0) recoveryLog.info({ recovered: recovered.length, unrecoverable: failed.length }, 'start-up recovery done');
+        // Deletes cut short by a crash between the database and the file: the journal says which.
+        const deletions = await finishPendingDeletions(store, recordingsDir, recoveryLog);
+        if (deletions.removed + deletions.failed > 0) recoveryLog.info(deletions, 'pending deletions finished');
       },
     },
     // Resources before transcription: the degradation policy reads them from the start.
@@ -190,6 +202,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     ...(transcription ? [{ name: 'transcription', start: () => transcription.start(), stop: () => transcription.stop() }] : []),
     // LEDs before the appliance, so 'starting' shows from the first moment and 'off' comes last.
     { name: 'leds', start: () => leds.start(), stop: () => leds.stop() },
+    // After the LEDs (a change reads the patterns just set), before the appliance ('idle' is published).
+    { name: 'events', start: () => events.start(), stop: () => events.stop() },
     // The appliance finishes the take while capture still runs, so the last words reach the file.
     { name: 'appliance', start: () => appliance.start(), stop: () => appliance.stop() },
     { name: 'capture', start: () => capture.start(), stop: () => capture.stop() },

@@ -1,6 +1,7 @@
 import type { Appliance } from '../appliance.js';
 import type { LevelSlot } from '../audio/level.js';
 import type { AudioSource } from '../hardware/types.js';
+import type { EventHub } from '../ops/events.js';
 import type { ScoutMetrics } from '../ops/metrics.js';
 import type { ResourceMonitor } from '../ops/resources.js';
 import type { TranscriptionPipeline } from '../transcribe/pipeline.js';
@@ -12,6 +13,7 @@ export interface MetricsWiring {
   readonly resources: ResourceMonitor;
   readonly transcription: TranscriptionPipeline | null;
   readonly appliance: Pick<Appliance, 'onOutcome'>;
+  readonly events: Pick<EventHub, 'stats'>;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface MetricsWiring {
  * itself, read when Prometheus scrapes; only events nobody keeps a count of (a recording's
  * outcome) are pushed as they happen.
  */
-export function wireMetrics({ metrics, level, source, resources, transcription, appliance }: MetricsWiring): void {
+export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events }: MetricsWiring): void {
   const snapshot = (): ReturnType<ResourceMonitor['snapshot']> => resources.snapshot();
   metrics.setSources({
     audioLevel: () => level.read().rmsLinear,
@@ -43,6 +45,8 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
     },
     breakerState: () => transcription?.status().queue.breaker ?? null,
     degradationLevel: () => transcription?.status().degradation.level ?? null,
+    eventSubscribers: () => events.stats().subscribers,
+    eventClientsDropped: () => events.stats().dropped,
   });
   appliance.onOutcome(({ outcome, durationMs }) => {
     metrics.recordings.inc({ outcome });

@@ -41,8 +41,10 @@ import { renderTranscript, TRANSCRIPT_FORMATS } from '../transcribe/formats.js';
 import { tarEnd, tarEntry } from '../util/tar.js';
 
 export interface RecordingRouteDeps {
-  readonly store: Pick<Store, 'recordings' | 'transcripts' | 'jobs' | 'deletions' | 'transaction'>;
+  readonly store: Store;
   readonly recordingsDir: string;
+  /** A recording's title changed or it was deleted: live views (the event hub) follow. */
+  readonly onChange?: (change: { readonly kind: 'changed' | 'deleted'; readonly id: string; readonly recording?: Recording }) => void;
   /** For files that could not be deleted or exported; the request logger has no place here after the reply. */
   readonly logger: Logger;
   /** At most this many recordings per export (default 500). */
@@ -138,7 +140,9 @@ export function registerRecordingRoutes<L extends FastifyBaseLogger>(
     (request, reply) => {
       const { id } = request.params;
       const updated = isRecordingId(id) ? store.recordings.setTitle(id, request.body.title) : undefined;
-      return updated ?? notFound(reply, id);
+      if (!updated) return notFound(reply, id);
+      deps.onChange?.({ kind: 'changed', id, recording: updated });
+      return updated;
     },
   );
 
@@ -153,6 +157,7 @@ export function registerRecordingRoutes<L extends FastifyBaseLogger>(
       case 'recording':
         return reply.code(409).send({ error: 'conflict', message: 'recording still in progress; stop it first' });
       case 'deleted':
+        deps.onChange?.({ kind: 'deleted', id });
         return { deleted: true, id, audioRemoved: result.audioRemoved };
     }
   });

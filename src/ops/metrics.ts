@@ -31,6 +31,9 @@ export interface MetricSources {
   captureRestarts?: () => number | null;
   bufferOverruns?: () => number | null;
   engineRestarts?: () => number | null;
+  /** Live-event (SSE) clients dropped for not reading, and those listening now. */
+  eventClientsDropped?: () => number | null;
+  eventSubscribers?: () => number | null;
   queueSize?: () => number | null;
   /** Age of the oldest queued transcription job, seconds; 0 when the queue is empty. */
   oldestJobAgeSeconds?: () => number | null;
@@ -126,6 +129,8 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
   keptCounter('scout_audio_buffer_overruns_total', 'Capture overruns (xruns) reported by the audio source.', () => sources.bufferOverruns?.());
   keptCounter('scout_audio_capture_restarts_total', 'Times the capture process was restarted after a failure.', () => sources.captureRestarts?.());
   keptCounter('scout_transcription_engine_restarts_total', 'Times the transcription engine process was restarted.', () => sources.engineRestarts?.());
+  keptCounter('scout_events_clients_dropped_total', 'Live-event clients dropped because they stopped reading.', () => sources.eventClientsDropped?.());
+  liveGauge('scout_events_subscribers', 'Live-event (SSE) clients connected now.', () => sources.eventSubscribers?.());
 
   const metrics: ScoutMetrics = {
     registry,

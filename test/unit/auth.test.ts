@@ -3,6 +3,8 @@
  * inject: who gets in, how the page's session works, what is refused, and that the token never
  * reaches a log line.
  */
+import { EventHub } from '../../src/ops/events.js';
+import { createStore } from '../../src/store/store.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +32,8 @@ function makeServer(metricsAuth = false): HttpServer {
   const captured = captureLogger();
   lines = captured.lines;
   return createHttpServer({
-    recordings: new RecordingsRepo(db),
+    store: createStore(db),
+    events: new EventHub({ logger: silentLogger() }),
     recordingsDir: dir,
     transcriber: null,
     webDir: dir,

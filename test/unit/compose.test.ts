@@ -30,6 +30,7 @@ describe('composeScout', () => {
       'recovery',
       'resources',
       'leds',
+      'events',
       'appliance',
       'capture',
       'button',

@@ -2,6 +2,8 @@
  * `GET /api/recordings` paging as a client does it: follow `nextCursor` through `before` until
  * there is none. Built with createHttpServer and fastify's inject, over a real SQLite database.
  */
+import { EventHub } from '../../src/ops/events.js';
+import { createStore } from '../../src/store/store.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +24,11 @@ const authorization = { authorization: `Bearer ${TOKEN}` };
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'scout-paging-'));
   db = openDatabase(join(dir, 'scout.db'), silentLogger());
-  recordings = new RecordingsRepo(db);
+  const store = createStore(db);
+  recordings = store.recordings;
   app = createHttpServer({
-    recordings,
+    store,
+    events: new EventHub({ logger: silentLogger() }),
     recordingsDir: dir,
     transcriber: null,
     webDir: dir,
