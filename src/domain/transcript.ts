@@ -30,6 +30,11 @@ export interface WindowResult {
    * 0 when the silence gate kept the window from the engine.
    */
   readonly threads: number;
+  /**
+   * The vocabulary terms sent as the prompt with this window ([] for none). Absent when the
+   * silence gate kept the window from the engine, and in results stored before vocabularies.
+   */
+  readonly vocabulary?: readonly string[];
 }
 
 /** One segment of a transcript, times absolute within the recording. */
@@ -60,6 +65,11 @@ export interface Transcript {
   /** 'no speech' when the silence gate kept every window from the engine; null otherwise. */
   readonly noSpeechReason: string | null;
   readonly windows: number;
+  /**
+   * The vocabulary the transcript was made with: that of the last window that reached the
+   * engine ([] if none did); null when unknown (made before vocabularies existed).
+   */
+  readonly vocabulary: readonly string[] | null;
   readonly createdAtMs: number;
 }
 

@@ -17,6 +17,9 @@ import type { Store } from './store.js';
  * backup. The journal only ever removes what a DELETE asked for.
  */
 
+/** The repositories a delete touches (callers may hold a narrower view of the Store). */
+type DeletionStore = Pick<Store, 'recordings' | 'transcripts' | 'jobs' | 'deletions' | 'transaction'>;
+
 export type DeleteRowsResult =
   | { readonly kind: 'deleted'; readonly recording: Recording; readonly pending: PendingDeletion }
   | { readonly kind: 'not_found' }
@@ -32,7 +35,7 @@ export type DeleteResult =
  * search document), the recording, and the journal entry for its file. Either all of it lands or
  * none. Exported on its own so a test can "crash" between it and the unlink.
  */
-export function deleteRecordingRows(store: Store, id: string, nowMs: () => number = Date.now): DeleteRowsResult {
+export function deleteRecordingRows(store: DeletionStore, id: string, nowMs: () => number = Date.now): DeleteRowsResult {
   return store.transaction((): DeleteRowsResult => {
     const recording = store.recordings.get(id);
     if (!recording) return { kind: 'not_found' };
@@ -54,7 +57,7 @@ export function deleteRecordingRows(store: Store, id: string, nowMs: () => numbe
  * a crash after the unlink and before the entry's removal). A failure is logged and the entry
  * kept for the next start-up; it never throws, because the rows are already gone.
  */
-export async function removePendingAudio(store: Store, recordingsDir: string, pending: PendingDeletion, logger: Logger): Promise<boolean> {
+export async function removePendingAudio(store: DeletionStore, recordingsDir: string, pending: PendingDeletion, logger: Logger): Promise<boolean> {
   const path = audioFilePath(recordingsDir, pending.audioPath);
   if (path === undefined) {
     logger.error({ recordingId: pending.recordingId, audioPath: pending.audioPath }, 'refusing to delete a file outside the recordings folder');
@@ -71,7 +74,7 @@ export async function removePendingAudio(store: Store, recordingsDir: string, pe
   return dropEntry(store, pending, logger);
 }
 
-function dropEntry(store: Store, pending: PendingDeletion, logger: Logger): boolean {
+function dropEntry(store: DeletionStore, pending: PendingDeletion, logger: Logger): boolean {
   try {
     store.deletions.remove(pending.audioPath);
     return true;
@@ -83,7 +86,7 @@ function dropEntry(store: Store, pending: PendingDeletion, logger: Logger): bool
 }
 
 /** DELETE /api/recordings/:id: the rows in one transaction, then the file. */
-export async function deleteRecording(store: Store, recordingsDir: string, id: string, logger: Logger, nowMs: () => number = Date.now): Promise<DeleteResult> {
+export async function deleteRecording(store: DeletionStore, recordingsDir: string, id: string, logger: Logger, nowMs: () => number = Date.now): Promise<DeleteResult> {
   const rows = deleteRecordingRows(store, id, nowMs);
   if (rows.kind !== 'deleted') return rows;
   const audioRemoved = await removePendingAudio(store, recordingsDir, rows.pending, logger);
@@ -94,7 +97,7 @@ export async function deleteRecording(store: Store, recordingsDir: string, id: s
  * Start-up step: removes the files of recordings whose rows were deleted but whose unlink did
  * not happen (a crash in between) or failed. Never throws; what still fails stays journalled.
  */
-export async function finishPendingDeletions(store: Store, recordingsDir: string, logger: Logger): Promise<{ removed: number; failed: number }> {
+export async function finishPendingDeletions(store: DeletionStore, recordingsDir: string, logger: Logger): Promise<{ removed: number; failed: number }> {
   let removed = 0;
   let failed = 0;
   for (const pending of store.deletions.pending()) {

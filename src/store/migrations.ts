@@ -170,4 +170,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'settings and transcript vocabulary',
+    // settings: small user settings edited on the page, one JSON value per key (the first is
+    // 'vocabulary', the list of terms sent to whisper as its prompt). Key/value rather than a
+    // table per setting, so the next setting needs no migration.
+    //
+    // transcripts.vocabulary_json: the terms a transcript was made with (a JSON array); NULL for
+    // transcripts made before this migration, which did not record it.
+    up: `
+      CREATE TABLE settings (
+        key           TEXT    PRIMARY KEY NOT NULL,
+        value_json    TEXT    NOT NULL CHECK (json_valid(value_json)),
+        updated_at_ms INTEGER NOT NULL
+      ) STRICT;
+      ALTER TABLE transcripts ADD COLUMN vocabulary_json TEXT CHECK (vocabulary_json IS NULL OR json_valid(vocabulary_json));
+    `,
+  },
 ];

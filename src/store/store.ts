@@ -3,6 +3,7 @@ import { DeletionsRepo } from './deletions.js';
 import { JobsRepo } from './jobs.js';
 import { RecordingsRepo } from './recordings.js';
 import { TranscriptsRepo } from './transcripts.js';
+import { VocabularyRepo } from './vocabulary.js';
 
 /**
  * The repositories over one database, built once by the composer and shared by every part, so
@@ -14,6 +15,8 @@ export interface Store {
   readonly transcripts: TranscriptsRepo;
   /** Audio files of deleted recordings not yet confirmed gone (see ./deletions.ts). */
   readonly deletions: DeletionsRepo;
+  /** The terms sent to whisper as its prompt (see ../domain/vocabulary.ts). */
+  readonly vocabulary: VocabularyRepo;
   /** Runs `work` in one SQLite transaction: every write in it lands, or none does. */
   transaction<T>(work: () => T): T;
 }
@@ -24,6 +27,7 @@ export function createStore(db: Database, nowMs: () => number = Date.now): Store
     jobs: new JobsRepo(db, nowMs),
     transcripts: new TranscriptsRepo(db),
     deletions: new DeletionsRepo(db),
+    vocabulary: new VocabularyRepo(db, nowMs),
     transaction: (work) => db.transaction(work)(),
   };
 }

@@ -15,6 +15,8 @@ interface TranscriptRow {
   degraded: number;
   no_speech_reason: string | null;
   windows: number;
+  /** NULL for transcripts made before migration 6. */
+  vocabulary_json: string | null;
   created_at_ms: number;
 }
 
@@ -24,6 +26,16 @@ function parseSegments(json: string): TranscriptSegment[] {
     return Array.isArray(value) ? (value as TranscriptSegment[]) : [];
   } catch {
     return [];
+  }
+}
+
+function parseVocabulary(json: string | null): readonly string[] | null {
+  if (json === null) return null;
+  try {
+    const value = JSON.parse(json) as unknown;
+    return Array.isArray(value) ? value.filter((term): term is string => typeof term === 'string') : null;
+  } catch {
+    return null;
   }
 }
 
@@ -41,6 +53,7 @@ function fromRow(row: TranscriptRow): Transcript {
     degraded: row.degraded === 1,
     noSpeechReason: row.no_speech_reason,
     windows: row.windows,
+    vocabulary: parseVocabulary(row.vocabulary_json),
     createdAtMs: row.created_at_ms,
   };
 }
@@ -53,14 +66,15 @@ export class TranscriptsRepo {
   constructor(db: Database) {
     this.upsertStmt = db.prepare(
       `INSERT INTO transcripts (recording_id, text, segments_json, model, threads, audio_ctx, audio_duration_ms,
-         processing_ms, real_time_factor, degraded, no_speech_reason, windows, created_at_ms)
+         processing_ms, real_time_factor, degraded, no_speech_reason, windows, vocabulary_json, created_at_ms)
        VALUES (@recordingId, @text, @segments, @model, @threads, @audioCtx, @audioDurationMs, @processingMs,
-         @realTimeFactor, @degraded, @noSpeechReason, @windows, @createdAtMs)
+         @realTimeFactor, @degraded, @noSpeechReason, @windows, @vocabulary, @createdAtMs)
        ON CONFLICT (recording_id) DO UPDATE SET text = excluded.text, segments_json = excluded.segments_json,
          model = excluded.model, threads = excluded.threads, audio_ctx = excluded.audio_ctx,
          audio_duration_ms = excluded.audio_duration_ms, processing_ms = excluded.processing_ms,
          real_time_factor = excluded.real_time_factor, degraded = excluded.degraded,
-         no_speech_reason = excluded.no_speech_reason, windows = excluded.windows, created_at_ms = excluded.created_at_ms`,
+         no_speech_reason = excluded.no_speech_reason, windows = excluded.windows,
+         vocabulary_json = excluded.vocabulary_json, created_at_ms = excluded.created_at_ms`,
     );
     this.getStmt = db.prepare('SELECT * FROM transcripts WHERE recording_id = ?');
     this.deleteStmt = db.prepare('DELETE FROM transcripts WHERE recording_id = ?');
@@ -81,6 +95,7 @@ export class TranscriptsRepo {
       degraded: transcript.degraded ? 1 : 0,
       noSpeechReason: transcript.noSpeechReason,
       windows: Math.round(transcript.windows),
+      vocabulary: transcript.vocabulary === null ? null : JSON.stringify(transcript.vocabulary),
       createdAtMs: Math.round(transcript.createdAtMs),
     });
   }

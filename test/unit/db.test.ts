@@ -45,10 +45,10 @@ describe('openDatabase', () => {
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
       .pluck()
       .all();
-    // recordings_fts* are the FTS5 index and its shadow tables (migration 5).
+    // recordings_fts* are the FTS5 index and its shadow tables (migration 5); settings is migration 6.
     expect(tables).toEqual([
       'deletions', 'health_heartbeat', 'jobs', 'recordings', 'recordings_fts', 'recordings_fts_config', 'recordings_fts_content',
-      'recordings_fts_data', 'recordings_fts_docsize', 'recordings_fts_idx', 'search_docs', 'sqlite_sequence', 'transcripts',
+      'recordings_fts_data', 'recordings_fts_docsize', 'recordings_fts_idx', 'search_docs', 'settings', 'sqlite_sequence', 'transcripts',
     ]);
   });
 

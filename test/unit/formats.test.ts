@@ -18,6 +18,7 @@ const transcript: Transcript = {
   degraded: false,
   noSpeechReason: null,
   windows: 2,
+  vocabulary: ['Kenobi', 'Scout'],
   createdAtMs: 1_700_000_000_000,
 };
 
@@ -37,6 +38,11 @@ describe('transcript formats', () => {
     const rendered = renderTranscript(transcript, 'json');
     expect(rendered.contentType).toMatch(/^application\/json/);
     expect(JSON.parse(rendered.body)).toEqual(transcript);
+  });
+
+  it('json says which vocabulary the transcript was made with, and null when that is unknown', () => {
+    expect(JSON.parse(renderTranscript(transcript, 'json').body)).toMatchObject({ vocabulary: ['Kenobi', 'Scout'] });
+    expect(JSON.parse(renderTranscript({ ...transcript, vocabulary: null }, 'json').body)).toMatchObject({ vocabulary: null });
   });
 
   it('srt numbers the cues and uses comma milliseconds', () => {

@@ -26,6 +26,7 @@ const transcript: Transcript = {
   degraded: true,
   noSpeechReason: null,
   windows: 1,
+  vocabulary: ['Kenobi', 'Zoë Okafor'],
   createdAtMs: 1_700_000_000_000,
 };
 
@@ -53,6 +54,13 @@ describe('TranscriptsRepo', () => {
     repo.save(transcript);
     repo.save({ ...transcript, text: '', segments: [], noSpeechReason: 'no speech', degraded: false });
     expect(repo.get(ID)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', degraded: false });
+  });
+
+  it('keeps an empty vocabulary apart from an unknown one (null: made before vocabularies)', () => {
+    repo.save({ ...transcript, vocabulary: [] });
+    expect(repo.get(ID)?.vocabulary).toEqual([]);
+    repo.save({ ...transcript, vocabulary: null });
+    expect(repo.get(ID)?.vocabulary).toBeNull();
   });
 
   it('goes with its recording', () => {
