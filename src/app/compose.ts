@@ -18,6 +18,7 @@ import { ResourceMonitor } from '../ops/resources.js';
 import { SdNotify } from '../ops/sd-notify.js';
 import { closeDatabase, openDatabase } from '../store/db.js';
 import { createStore, type Store } from '../store/store.js';
+import { RecordingTotalsQuery } from '../store/summary.js';
 import { RecordingIdGenerator } from '../store/ids.js';
 import { recoverInterruptedRecordings } from '../store/recover.js';
 import { finishPendingDeletions } from '../store/delete-recording.js';
@@ -66,6 +67,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
 
   const db = openDatabase(join(config.dataDir, 'scout.db'), named('db'));
   const store = createStore(db);
+  const recordingTotals = new RecordingTotalsQuery(db);
   const { recordings } = store;
   const faults = new FaultBoard(named('faults'));
   // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
@@ -148,6 +150,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const http = createHttpServer({
     store,
     events: hub,
+    summary: () => recordingTotals.totals(),
     onRecordingChange: (change) =>
       hub.publish(change.kind === 'deleted' ? { kind: 'recording', change: 'deleted', id: change.id } : { kind: 'recording', change: 'changed', id: change.id, status: change.recording?.status ?? 'recorded' }),
     recordingsDir,
@@ -275,6 +278,8 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
   const constrainedPath = catalog.pathOf('constrained');
   const transcriber = new Transcriber({
     store,
+    // Read for every window: an edit on the page reaches the next window sent.
+    vocabulary: () => store.vocabulary.get(),
     recordingsDir,
     engine,
     logger: named('transcriber'),

@@ -11,7 +11,9 @@ import type { RecordingsRepo } from '../store/recordings.js';
 import type { Store } from '../store/store.js';
 import { registerEventRoutes } from './events.js';
 import { registerRecordingRoutes, type RecordingRouteDeps } from './recording-routes.js';
+import { registerSummaryRoutes, type SummaryRouteDeps } from './summary-routes.js';
 import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } from './transcript-routes.js';
+import { registerVocabularyRoutes } from './vocabulary-routes.js';
 
 /**
  * The LAN API and the simulator page. Everything a person or a script needs without SSH:
@@ -33,6 +35,8 @@ export interface HttpDeps {
   readonly health: () => Promise<HealthReport>;
   /** Prometheus text exposition; absent until metrics are wired. */
   readonly metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Recording count, bytes and duration for GET /api/summary; absent: no such route. */
+  readonly summary?: SummaryRouteDeps['totals'];
   /** Live events for GET /api/events. */
   readonly events: EventHub;
   /** A title set or a recording deleted through the API. */
@@ -110,6 +114,7 @@ export function createHttpServer(deps: HttpDeps) {
     ...(deps.onRecordingChange ? { onChange: deps.onRecordingChange } : {}),
   });
   registerEventRoutes(app, { hub: deps.events, logger: deps.logger });
+  if (deps.summary) registerSummaryRoutes(app, { totals: deps.summary, recordingsDir: deps.recordingsDir });
 
   app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id', { schema: { params: IdParams } }, (request, reply) => {
     const recording = findRecording(deps, request.params.id);
@@ -138,6 +143,8 @@ export function createHttpServer(deps: HttpDeps) {
   });
 
   if (deps.transcriber) registerTranscriptRoutes(app, { recordings: deps.store.recordings, transcriber: deps.transcriber });
+
+  registerVocabularyRoutes(app, { vocabulary: deps.store.vocabulary });
 
   app.get('/api/state', () => deps.state());
 

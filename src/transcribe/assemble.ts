@@ -77,6 +77,10 @@ export class TranscriptAssembler {
     const processingMs = results.reduce((sum, result) => sum + result.processingMs, 0);
     const engineResult = results.find((result) => !result.noSpeech);
     const noSpeech = results.every((result) => result.noSpeech);
+    // Each window records the list it was sent with. They differ only if the list was edited
+    // while the recording was being transcribed; then the last window's list is recorded (the
+    // one in force when the transcript was finished), not a union no window ran with.
+    const lastEngineResult = results.filter((result) => !result.noSpeech).at(-1);
     const transcript: Transcript = {
       recordingId,
       text: stitched.text,
@@ -91,6 +95,9 @@ export class TranscriptAssembler {
       degraded: this.deps.degraded?.() ?? false,
       noSpeechReason: noSpeech ? 'no speech' : null,
       windows: jobs.length,
+      // [] when no window reached the engine (no prompt was sent); null when that window's
+      // result predates vocabularies (a job stored before the upgrade).
+      vocabulary: lastEngineResult === undefined ? [] : (lastEngineResult.vocabulary ?? null),
       createdAtMs: this.deps.nowMs(),
     };
     try {

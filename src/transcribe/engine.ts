@@ -7,7 +7,8 @@
  *
  * Per-request fields that whisper-server 1.9.1 honours (examples/server/server.cpp,
  * get_req_parameters) and that we send: `audio_ctx`, `beam_size` (> 1 = beam search, else greedy),
- * `language`, `temperature` (0), `response_format=verbose_json`, `token_timestamps=false`.
+ * `language`, `temperature` (0), `response_format=verbose_json`, `token_timestamps=false`, and
+ * `prompt` (the initial prompt: the vocabulary) when there is one.
  * Not available per request in 1.9.1: thread count (only the `-t` flag: `reconfigure({ threads })`
  * restarts the child) and a token cap (whisper_full_params.max_tokens is not parsed by the server;
  * `max_len` is a segment length in characters and only acts with token timestamps).
@@ -69,6 +70,8 @@ export interface TranscribeRequest {
   /** 1 (default) = greedy; > 1 = beam search with that many beams. */
   readonly beamSize?: number;
   readonly language?: 'en';
+  /** whisper's initial prompt (the vocabulary, src/domain/vocabulary.ts); '' or absent = none. */
+  readonly prompt?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -308,7 +311,7 @@ export class WhisperEngine {
       this.setState('busy');
       try {
         const transcript = await child.client.inference(
-          { wav, audioCtx, beamSize, language: request.language ?? 'en' },
+          { wav, audioCtx, beamSize, language: request.language ?? 'en', ...(request.prompt ? { prompt: request.prompt } : {}) },
           { ...(signal ? { signal } : {}), timeoutMs: this.options.requestTimeoutMs },
         );
         const processingMs = performance.now() - startedMs;

@@ -61,6 +61,11 @@ export interface TranscriberDeps {
    * 5 s; call `wake()` when it turns false to resume at once.
    */
   readonly paused?: () => boolean;
+  /**
+   * The vocabulary sent to whisper as its prompt, read for every window. Default: the store's
+   * (`store.vocabulary.get()`); a test or another source may pass its own.
+   */
+  readonly vocabulary?: () => readonly string[];
   /** Re-queue, at start, recordings left `recorded`/`transcribing` without complete jobs. Default true. */
   readonly resumeAtStart?: boolean;
 }
@@ -127,6 +132,7 @@ export class Transcriber {
       breaker: this.breaker,
       options: deps.config,
       reportError,
+      vocabulary: deps.vocabulary ?? (() => deps.store.vocabulary.get()),
     });
     this.assembler = new TranscriptAssembler({
       store: deps.store,

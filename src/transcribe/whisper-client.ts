@@ -26,6 +26,8 @@ export interface InferenceRequest {
   /** 1 = greedy; > 1 = beam search. */
   readonly beamSize: number;
   readonly language: string;
+  /** whisper's initial prompt (names and terms to spell that way); not sent when empty or absent. */
+  readonly prompt?: string;
 }
 
 export interface CallOptions {
@@ -106,6 +108,8 @@ export class WhisperClient {
     form.append('language', request.language);
     form.append('audio_ctx', String(request.audioCtx));
     form.append('beam_size', String(request.beamSize));
+    // An empty field would still be a prompt to whisper-server (it tokenises ""); leave it out.
+    if (request.prompt !== undefined && request.prompt !== '') form.append('prompt', request.prompt);
     const answer = await this.request('/inference', { method: 'POST', body: form }, call);
     throwIfHttpError('/inference', answer);
     return parseVerboseJson(answer.body, answer.status);

@@ -8,6 +8,7 @@
 import { basename, join } from 'node:path';
 import { readPcmRange, type PcmRange } from '../audio/wav.js';
 import { SPEECH_RATE_HZ, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
+import { vocabularyPrompt } from '../domain/vocabulary.js';
 import type { Job } from '../store/jobs.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import { BreakerOpenError, BreakerTimeoutError, isEngineFailure, type EngineBreaker } from './breaker.js';
@@ -47,6 +48,8 @@ interface WindowJobDeps {
   readonly breaker: EngineBreaker;
   readonly options: WindowJobOptions;
   readonly reportError: (kind: TranscriptionErrorKind) => void;
+  /** The vocabulary now: read for every window, so an edit reaches the next window sent. */
+  readonly vocabulary: () => readonly string[];
 }
 
 function describe(error: unknown): string {
@@ -90,10 +93,21 @@ export class WindowJobHandler {
     const audioCtx = audioCtxFor(durationMs);
     const { breaker } = this.deps;
     const probe = breaker.state() === 'halfOpen';
+    // Read at the attempt, not when the window was queued: a retry after an edit uses the new list,
+    // and the result records the list this attempt really sent.
+    const vocabulary = this.deps.vocabulary();
+    const prompt = vocabularyPrompt(vocabulary);
     let result: EngineTranscription;
     try {
       result = await breaker.fire((breakerSignal) =>
-        engine.transcribe({ pcm: range.pcm, audioCtx, beamSize: options.beamSize ?? 1, language: 'en', signal: AbortSignal.any([breakerSignal, signal]) }),
+        engine.transcribe({
+          pcm: range.pcm,
+          audioCtx,
+          beamSize: options.beamSize ?? 1,
+          language: 'en',
+          ...(prompt === '' ? {} : { prompt }),
+          signal: AbortSignal.any([breakerSignal, signal]),
+        }),
       );
     } catch (error) {
       if (error instanceof BreakerOpenError) return { kind: 'defer', delayMs: 0, reason: 'breaker open' };
@@ -110,7 +124,7 @@ export class WindowJobHandler {
     }
     // Text without segments (not seen from whisper-server, but cheap to keep): one segment for the window.
     const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
-    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads: result.threads };
+    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads: result.threads, vocabulary };
     return { kind: 'done', result: windowResult };
   }
 }

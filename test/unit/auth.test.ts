@@ -15,7 +15,6 @@ import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
 import type { HealthReport } from '../../src/ops/health.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
-import { RecordingsRepo } from '../../src/store/recordings.js';
 import { captureLogger } from '../helpers/log-capture.js';
 
 const TOKEN = 'k7Qm2-correct-horse-battery-staple_0123456789';

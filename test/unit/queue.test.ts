@@ -34,6 +34,7 @@ interface Call {
   readonly samples: number;
   readonly audioCtx: number | undefined;
   readonly beamSize: number | undefined;
+  readonly prompt: string | undefined;
   readonly atMs: number;
 }
 
@@ -53,7 +54,7 @@ class ScriptedEngine implements TranscriptionEngine {
 
   async transcribe(request: TranscribeRequest): Promise<EngineTranscription> {
     const samples = request.pcm?.length ?? 0;
-    this.calls.push({ samples, audioCtx: request.audioCtx, beamSize: request.beamSize, atMs: performance.now() });
+    this.calls.push({ samples, audioCtx: request.audioCtx, beamSize: request.beamSize, prompt: request.prompt, atMs: performance.now() });
     const step = this.script.shift() ?? this.fallback;
     const n = this.calls.length;
     switch (step) {
@@ -118,9 +119,10 @@ const baseConfig: TranscriberConfig = {
   beamSize: 1,
 };
 
-function makeTranscriber(config: Partial<TranscriberConfig> = {}, paused?: () => boolean): Transcriber {
+function makeTranscriber(config: Partial<TranscriberConfig> = {}, paused?: () => boolean, vocabulary?: () => readonly string[]): Transcriber {
   transcriber = new Transcriber({
     ...(paused ? { paused } : {}),
+    ...(vocabulary ? { vocabulary } : {}),
     store: createStore(db),
     recordingsDir: dir,
     engine,
@@ -188,6 +190,50 @@ describe('Transcriber queue', () => {
     expect(queueSizes[queueSizes.length - 1]).toBe(0);
   });
 
+  it('sends the stored vocabulary as the prompt with every window and records it with the windows and the transcript', async () => {
+    createStore(db).vocabulary.set(['Zoë Okafor', 'Kubernetes']);
+    const t = makeTranscriber();
+    await t.start();
+    // ~20 s of sentences with pauses: re-cut into several windows.
+    const sentence = [900, 120, 900, 120, 900, 120, 900, 120, 900, 700];
+    const id = addRecording(speechLike([...sentence, ...sentence, ...sentence, ...sentence]));
+    expect(await t.enqueueRecording(id)).toBeGreaterThan(1);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls.length).toBeGreaterThan(1);
+    for (const call of engine.calls) expect(call.prompt).toBe('Zoë Okafor, Kubernetes');
+    // A window the silence gate kept from the engine sent no prompt and records none.
+    const sent = t.jobs.forRecording(id).filter((job) => job.result?.noSpeech === false);
+    expect(sent).toHaveLength(engine.calls.length);
+    for (const job of sent) expect(job.result?.vocabulary).toEqual(['Zoë Okafor', 'Kubernetes']);
+    expect(t.transcript(id)?.vocabulary).toEqual(['Zoë Okafor', 'Kubernetes']);
+  });
+
+  it('without a vocabulary no prompt is sent and the transcript records an empty one', async () => {
+    const t = makeTranscriber();
+    await t.start();
+    const id = addRecording(speechLike([1500, 300]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls[0]?.prompt).toBeUndefined();
+    expect(t.transcript(id)?.vocabulary).toEqual([]);
+  });
+
+  it('a vocabulary edited mid-recording reaches the next window; the transcript records the last window\'s list', async () => {
+    // The list is read per window: the edit lands after the first window was sent.
+    let reads = 0;
+    const t = makeTranscriber({}, undefined, () => (reads++ === 0 ? ['Scout'] : ['Scout', 'Kenobi']));
+    await t.start();
+    const sentence = [900, 120, 900, 120, 900, 120, 900, 120, 900, 700];
+    const id = addRecording(speechLike([...sentence, ...sentence, ...sentence]));
+    await t.enqueueRecording(id);
+    await waitFor(() => recordings.get(id)?.status === 'transcribed');
+    expect(engine.calls.length).toBeGreaterThan(1);
+    expect(engine.calls.map((call) => call.prompt)).toEqual(['Scout', ...engine.calls.slice(1).map(() => 'Scout, Kenobi')]);
+    const sent = t.jobs.forRecording(id).filter((job) => job.result?.noSpeech === false);
+    expect(sent.map((job) => job.result?.vocabulary)).toEqual([['Scout'], ...sent.slice(1).map(() => ['Scout', 'Kenobi'])]);
+    expect(t.transcript(id)?.vocabulary).toEqual(['Scout', 'Kenobi']);
+  });
+
   it('never sends a silent recording to the engine: empty transcript with the reason "no speech"', async () => {
     const t = makeTranscriber();
     await t.start();
@@ -196,7 +242,7 @@ describe('Transcriber queue', () => {
     await waitFor(() => recordings.get(id)?.status === 'transcribed');
     expect(engine.calls).toHaveLength(0);
     // threads 0: no engine process ran.
-    expect(t.transcript(id)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', audioDurationMs: 4000, processingMs: 0, threads: 0 });
+    expect(t.transcript(id)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', audioDurationMs: 4000, processingMs: 0, threads: 0, vocabulary: [] });
   });
 
   it('retries a failing engine with growing backoff and then succeeds', async () => {

@@ -109,6 +109,18 @@ describe('WhisperClient.inference', () => {
     expect(sent?.body).toContain(WAV.toString('latin1'));
   });
 
+  it('sends the vocabulary as the `prompt` field, as UTF-8, and no such field when there is none', async () => {
+    const server = await fakeServer(json(200, { text: '', segments: [] }));
+    await server.client.inference({ ...REQUEST, prompt: 'Zoë Okafor, Kubernetes' });
+    await server.client.inference({ ...REQUEST, prompt: '' });
+    await server.client.inference(REQUEST);
+    const [withPrompt, emptyPrompt, noPrompt] = server.requests;
+    // The body was read as latin1: the UTF-8 bytes of "ë" show as two characters.
+    expect(withPrompt?.body).toMatch(new RegExp(`name="prompt"\\r\\n\\r\\n${Buffer.from('Zoë Okafor, Kubernetes').toString('latin1')}\\r\\n`));
+    expect(emptyPrompt?.body).not.toContain('name="prompt"');
+    expect(noPrompt?.body).not.toContain('name="prompt"');
+  });
+
   it.each([
     [400, '{"error":"failed to read WAV file"}', 'failed to read WAV file'],
     [500, 'Internal Server Error', 'Internal Server Error'],
