@@ -53,6 +53,20 @@ module.exports = {
       to: { path: '^src/config\\.ts$' },
     },
     {
+      name: 'cli-is-a-client',
+      comment: 'The CLI talks to the box over HTTP; it shares concepts and helpers, never the server itself.',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/', pathNot: '^src/(cli|domain|util)/' },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      comment: 'The service must not depend on its client.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
+    {
       name: 'src-never-imports-tests',
       severity: 'error',
       from: { path: '^src/' },
