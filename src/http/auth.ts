@@ -130,7 +130,10 @@ export function registerAuth<L extends FastifyBaseLogger>(
       log.warn({ path }, 'API token in the query string refused; send it as Authorization: Bearer');
       return refuse(reply);
     }
-    const area = areaOf(request.method, path, options.metricsAuth);
+    // The route the router matched as well as the raw URL: the router percent-decodes, so
+    // /%61pi/state runs the /api/state handler while its raw path does not start with /api/.
+    const routed = request.routeOptions.url ?? path;
+    const area = areaOf(request.method, path, options.metricsAuth) === 'protected' ? 'protected' : areaOf(request.method, routed, options.metricsAuth);
     const credential = readCredential(request);
     if (credential?.kind === 'bearer') {
       const retryAfterS = await blockedFor(request);
@@ -148,7 +151,7 @@ export function registerAuth<L extends FastifyBaseLogger>(
       else reply.header('set-cookie', clearedCookie(request));
     }
     if (area === 'protected' && !authenticated.has(request)) return refuse(reply);
-    if (path.startsWith('/api/') && STATE_CHANGING.has(request.method) && !isJson(request.headers['content-type'])) {
+    if ((path.startsWith('/api/') || routed.startsWith('/api/')) && STATE_CHANGING.has(request.method) && !isJson(request.headers['content-type'])) {
       return reply.code(415).send({ error: 'unsupported_media_type', message: 'send content-type: application/json' });
     }
     return undefined;

@@ -53,7 +53,9 @@ export function registerEventRoutes<L extends FastifyBaseLogger>(
     done();
   });
 
-  app.get('/api/events', (request, reply) => {
+  // No HEAD: node sends a HEAD response's headers with its first body write, which HEAD discards,
+  // so the client would wait forever while holding a hub subscription.
+  app.get('/api/events', { exposeHeadRoute: false }, (request, reply) => {
     reply.hijack();
     const res = reply.raw;
     const remote = request.socket.remoteAddress;
