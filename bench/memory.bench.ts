@@ -13,24 +13,23 @@
  *
  * Run: npm run bench -- memory      Writes .cache/bench/memory.json. About 3 minutes.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { silentLogger } from '../src/log.js';
 import { audioCtxFor, WhisperEngine } from '../src/transcribe/engine.js';
 import { sleep } from '../src/util/sleep.js';
-import { cacheDir, ensureModel, ensureWhisperBuilt, repoDir } from '../test/helpers/whisper.js';
+import { ensureModel, ensureWhisperBuilt, repoDir } from '../test/helpers/whisper.js';
+import { buildApp } from './lib/app.js';
 import { q8Model } from './lib/models.js';
 import { childPids, loadAverage, procMemory, processName, unpinSelf } from './lib/proc.js';
 import { composeUtterance, SAMPLE_RATE_HZ, SENTENCES, sentencePcm } from './lib/speech.js';
 import { mb } from './lib/stats.js';
 
-const run = promisify(execFile);
 const BUDGET_MB = 215;
 const THREADS = 2;
 const outFile = join(repoDir, '.cache', 'bench', 'memory.json');
@@ -91,30 +90,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/**
- * Compiles the appliance once into .cache/bench/app/dist. The compiled config finds the project
- * root two levels above dist/src, so that root gets links to the real src/ (the web page) and
- * .cache/ (the whisper build); node_modules resolve from the checkout above.
- */
-async function buildApp(): Promise<string> {
-  const appDir = join(cacheDir, 'bench', 'app');
-  await rm(join(appDir, 'dist'), { recursive: true, force: true });
-  await mkdir(appDir, { recursive: true });
-  try {
-    await run(join(repoDir, 'node_modules', '.bin', 'tsc'), ['-p', join(repoDir, 'tsconfig.build.json'), '--outDir', join(appDir, 'dist')], { cwd: repoDir });
-  } catch (error) {
-    // tsc emits despite type errors (in files still being worked on); only a missing main.js is fatal.
-    const stdout = (error as { stdout?: string }).stdout ?? '';
-    log(`tsc reported errors (emitted anyway): ${stdout.split('\n').slice(0, 3).join(' | ')}`);
-  }
-  for (const name of ['src', '.cache', 'package.json']) {
-    if (!existsSync(join(appDir, name))) await symlink(join(repoDir, name), join(appDir, name));
-  }
-  const main = join(appDir, 'dist', 'src', 'main.js');
-  if (!existsSync(main)) throw new Error(`build produced no ${main}`);
-  return main;
 }
 
 interface ApplianceRow {
@@ -267,7 +242,7 @@ async function main(): Promise<void> {
   }
 
   log('\nbuilding the appliance (tsc -> .cache/bench/app/dist) ...');
-  const mainJs = await buildApp();
+  const mainJs = await buildApp('app', log);
   const recordSeconds = [5, 35];
   const flagSets: readonly (readonly string[])[] = [
     [],

@@ -18,6 +18,7 @@
  * nothing is engineered (plain random weights; the decoder then emits almost nothing).
  * The encoder keeps random weights: it costs exactly what a real model of the same shape costs.
  */
+import { mulberry32 } from '../util/prng.js';
 import { createHash } from 'node:crypto';
 import { open, rename, rm, mkdir } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -152,17 +153,6 @@ export function slaneyMelFilters(nMels = 80, nFft = N_FFT, sampleRateHz = SAMPLE
   return weights;
 }
 
-/** Deterministic PRNG (mulberry32): the same seed writes the same bytes on every machine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/util/prng.js';
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -31,17 +32,6 @@ const BODY_LIMIT = 16 * 1024;
 /** In the canary files: a response that contains it read a file it must not serve. */
 const SECRET = `scout-fuzz-canary-${SEED.toString(16)}`;
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(private readonly next: () => number) {}
@@ -570,7 +560,7 @@ describe('HTTP API under random bad input', () => {
 
   it('answers every request below 500, stays up and writes nothing outside its data folder', async () => {
     console.log(`http-fuzz: seed ${SEED} (replay: SCOUT_FUZZ_SEED=${SEED}), ${COUNT} requests, concurrency ${CONCURRENCY}`);
-    const g = new Gen(prng(SEED));
+    const g = new Gen(mulberry32(SEED));
     // Generated up front, in order, so a seed always means the same requests.
     const requests = Array.from({ length: COUNT }, (_, n) => makeRequest(g, n, known));
     const failures: string[] = [];
