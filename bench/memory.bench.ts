@@ -20,6 +20,8 @@ import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { validateConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { audioCtxFor, WhisperEngine } from '../src/transcribe/engine.js';
 import { sleep } from '../src/util/sleep.js';
@@ -108,6 +110,8 @@ interface ApplianceRow {
   readonly serverAnonKb: number;
   readonly recordings: number;
   readonly transcribed: number;
+  /** The model file the appliance's engine reported loading (checked against the one linked). */
+  readonly loadedModel: string;
 }
 
 interface ListedRecording {
@@ -118,13 +122,17 @@ interface ListedRecording {
 async function measureAppliance(mainJs: string, flags: readonly string[], modelPath: string, recordSeconds: readonly number[]): Promise<ApplianceRow> {
   const dataDir = await mkdtemp(join(tmpdir(), 'scout-bench-mem-'));
   await mkdir(join(dataDir, 'models'), { recursive: true });
-  // The tiny-shaped model as the normal tier (the default file name), so the real engine path runs.
-  await symlink(modelPath, join(dataDir, 'models', 'ggml-tiny.en.bin'));
+  // The tiny-shaped model under the normal tier's default file name, so the real engine path runs
+  // (a wrong name makes the simulator fall back to its placeholder: checked below, not assumed).
+  const normalModel = validateConfig({ dataDir }).transcription.normalModel;
+  const linkedModel = join(dataDir, 'models', normalModel);
+  await symlink(modelPath, linkedModel);
+  const token = randomBytes(24).toString('base64url');
   const configPath = join(dataDir, 'scout.json');
   // Defaults, except niceness: on this shared 2-core box other engineers' tests would starve a +10 engine.
   await writeFile(configPath, JSON.stringify({ transcription: { niceness: 0 } }));
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, SCOUT_DATA_DIR: dataDir, SCOUT_HTTP_PORT: String(port), SCOUT_HTTP_HOST: '127.0.0.1', SCOUT_LOG_LEVEL: 'warn', SCOUT_CONFIG: configPath };
+  const env: NodeJS.ProcessEnv = { ...process.env, SCOUT_DATA_DIR: dataDir, SCOUT_HTTP_PORT: String(port), SCOUT_HTTP_HOST: '127.0.0.1', SCOUT_LOG_LEVEL: 'warn', SCOUT_CONFIG: configPath, SCOUT_API_TOKEN: token };
   delete env['NOTIFY_SOCKET'];
   const child: ChildProcess = spawn(process.execPath, [...flags, mainJs], { cwd: dirname(dirname(dirname(mainJs))), env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -132,7 +140,10 @@ async function measureAppliance(mainJs: string, flags: readonly string[], modelP
   const exited = once(child, 'exit');
   const base = `http://127.0.0.1:${port}`;
   const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const response = await fetch(base + path, init);
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    const response = await fetch(base + path, { ...init, headers });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return (await response.json()) as T;
   };
   const button = async (): Promise<void> => {
@@ -148,6 +159,11 @@ async function measureAppliance(mainJs: string, flags: readonly string[], modelP
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`appliance did not come up: ${stderr.slice(-1000)}`);
         await sleep(200);
       }
+    }
+    const state = await api<{ transcription: { model: { path: string; placeholder: boolean } } | null }>('/api/state');
+    const loadedModel = state.transcription?.model.path ?? '(transcription off)';
+    if (loadedModel !== linkedModel || state.transcription?.model.placeholder !== false) {
+      throw new Error(`the appliance runs ${loadedModel}, not the benchmark model ${linkedModel}: refusing to report its memory`);
     }
     const pid = child.pid ?? 0;
     const serverPid = async (): Promise<number> => {
@@ -204,6 +220,7 @@ async function measureAppliance(mainJs: string, flags: readonly string[], modelP
       serverAnonKb: whisper.rssAnonKb,
       recordings: items.length,
       transcribed: items.filter((r) => r.status === 'transcribed').length,
+      loadedModel: basename(loadedModel),
     };
   } finally {
     child.kill('SIGTERM');
@@ -255,18 +272,18 @@ async function main(): Promise<void> {
     for (const flags of model.label === 'f16' ? flagSets : [flagSets[flagSets.length - 1] ?? []]) {
       const row = await measureAppliance(mainJs, flags, model.path, recordSeconds);
       applianceRows.push({ ...row, model: model.label });
-      log(`appliance ${model.label} ${row.flags}: node ${mb(row.nodeRssKb)}/${mb(row.nodeHwmKb)} MB, whisper-server ${mb(row.serverRssKb)}/${mb(row.serverHwmKb)} MB (${row.transcribed}/${row.recordings} transcribed)`);
+      log(`appliance ${model.label} (engine loaded ${row.loadedModel}) ${row.flags}: node ${mb(row.nodeRssKb)}/${mb(row.nodeHwmKb)} MB, whisper-server ${mb(row.serverRssKb)}/${mb(row.serverHwmKb)} MB (${row.transcribed}/${row.recordings} transcribed)`);
     }
   }
   const loadAfter = loadAverage();
   log(`\nappliance (compiled JS, simulator, ${recordSeconds.join(' s + ')} s recordings transcribed; whisper-server defaults but nice 0): RSS now / peak (VmHWM), MB`);
   log(`load average before: ${loadBefore}; after: ${loadAfter}\n`);
-  log(`| model | node flags | node RSS / peak / anon | whisper-server RSS / peak / anon | sum of peaks | peak of sum: RSS / anon | budget ${BUDGET_MB} MB (RSS, anon) |`);
+  log(`| model (as loaded by the engine) | node flags | node RSS / peak / anon | whisper-server RSS / peak / anon | sum of peaks | peak of sum: RSS / anon | budget ${BUDGET_MB} MB (RSS, anon) |`);
   log('|---|---|---:|---:|---:|---:|---|');
   const verdict = (kb: number): string => (kb / 1024 <= BUDGET_MB ? 'within' : 'OVER');
   for (const r of applianceRows) {
     log(
-      `| ${r.model} | ${r.flags} | ${mb(r.nodeRssKb)} / ${mb(r.nodeHwmKb)} / ${mb(r.nodeAnonKb)} | ${mb(r.serverRssKb)} / ${mb(r.serverHwmKb)} / ${mb(r.serverAnonKb)} | ${mb(r.sumHwmKb)} | ${mb(r.peakSumRssKb)} / ${mb(r.peakSumAnonKb)} | ${verdict(r.peakSumRssKb)}, ${verdict(r.peakSumAnonKb)} |`,
+      `| ${r.model} (${r.loadedModel}) | ${r.flags} | ${mb(r.nodeRssKb)} / ${mb(r.nodeHwmKb)} / ${mb(r.nodeAnonKb)} | ${mb(r.serverRssKb)} / ${mb(r.serverHwmKb)} / ${mb(r.serverAnonKb)} | ${mb(r.sumHwmKb)} | ${mb(r.peakSumRssKb)} / ${mb(r.peakSumAnonKb)} | ${verdict(r.peakSumRssKb)}, ${verdict(r.peakSumAnonKb)} |`,
     );
   }
   await rm(dir, { recursive: true, force: true });
