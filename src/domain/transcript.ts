@@ -9,6 +9,25 @@
  */
 export const SPEECH_RATE_HZ = 16_000;
 
+/**
+ * The model tiers, best first (src/transcribe/models.ts picks the file of each): `constrained` is
+ * the smaller model the degradation policy falls back to under pressure.
+ */
+export const MODEL_TIERS = ['normal', 'constrained'] as const;
+export type ModelTier = (typeof MODEL_TIERS)[number];
+
+/** The worse of two tiers (later in MODEL_TIERS); null counts as "no window reached a model". */
+export function worseTier(a: ModelTier | null, b: ModelTier | null): ModelTier | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return MODEL_TIERS.indexOf(a) >= MODEL_TIERS.indexOf(b) ? a : b;
+}
+
+/** True when `a` is a better tier than `b`. */
+export function betterTier(a: ModelTier, b: ModelTier): boolean {
+  return MODEL_TIERS.indexOf(a) < MODEL_TIERS.indexOf(b);
+}
+
 /** One segment of one window, times relative to the window's first sample. */
 export interface WindowSegment {
   readonly startMs: number;
@@ -21,10 +40,20 @@ export interface WindowResult {
   readonly segments: readonly WindowSegment[];
   /** Set when the silence gate kept the window away from the engine. */
   readonly noSpeech: boolean;
+  /** Engine time of the request (0 when the silence gate kept the window from the engine). */
   readonly processingMs: number;
   readonly audioCtx: number;
-  /** Model file name. */
+  /** Model file name: the model the engine ran the request with. */
   readonly model: string;
+  /**
+   * The tier of that model. Absent when the silence gate kept the window from the engine, and in
+   * results stored before per-window quality records (such a window does not count for the tier).
+   */
+  readonly tier?: ModelTier;
+  /** Beam size sent with the request (1 = greedy); absent like `tier`. */
+  readonly beamSize?: number;
+  /** processingMs / the window's audio length; absent like `tier`. */
+  readonly realTimeFactor?: number;
   /**
    * Threads of the engine process that ran this window (it changes under degradation);
    * 0 when the silence gate kept the window from the engine.
@@ -51,7 +80,7 @@ export interface Transcript {
   readonly segments: readonly TranscriptSegment[];
   /** Model file name (not the full path: the models folder may move). */
   readonly model: string;
-  /** Threads the engine ran with (the first window that reached it); 0 if none did. */
+  /** Fewest threads any window ran with (the engine's process, not the maximum); 0 if none reached it. */
   readonly threads: number;
   /** Largest encoder context used by any window. */
   readonly audioCtx: number;
@@ -60,7 +89,16 @@ export interface Transcript {
   readonly processingMs: number;
   /** processingMs / audioDurationMs: below 1 is faster than real time. */
   readonly realTimeFactor: number;
-  /** Made while the appliance ran a reduced model or settings. */
+  /**
+   * The worst model tier of the windows that reached the engine; null when none did (all silent)
+   * or for transcripts stored before per-window quality records. Catch-up redoes a transcript
+   * whose tier is below normal (src/transcribe/catch-up.ts).
+   */
+  readonly tier: ModelTier | null;
+  /**
+   * Kept for API compatibility: `tier` is below normal. For transcripts stored before tiers (tier
+   * null) it is the old flag, judged when the transcript was finished.
+   */
   readonly degraded: boolean;
   /** 'no speech' when the silence gate kept every window from the engine; null otherwise. */
   readonly noSpeechReason: string | null;

@@ -3,6 +3,10 @@
  *   GET  /api/recordings/:id/transcript?format=txt|json|srt|vtt  (default json)
  *        200 the transcript; 404 unknown recording or no transcript (yet); 409 while it is being
  *        recorded or transcribed, with the partial transcript (windows done so far) as JSON.
+ *   GET  /api/recordings/:id/transcripts
+ *        200 { current, history }: the current transcript (null if none) and those it replaced
+ *        (catch-up at the normal tier, a re-transcription), newest first, each with
+ *        `replacedAtMs` and `reason`; 404 unknown recording. Every transcript shows its `tier`.
  *   POST /api/recordings/:id/transcribe
  *        202 queued (again); 404 unknown; 409 while it is still being recorded.
  * `transcriptView` gives the transcript part of `GET /api/recordings/:id`.
@@ -20,7 +24,7 @@ import type { PartialTranscript, Transcriber } from '../transcribe/transcriber.j
 
 export interface TranscriptRouteDeps {
   readonly recordings: Pick<RecordingsRepo, 'get'>;
-  readonly transcriber: Pick<Transcriber, 'transcript' | 'partial' | 'enqueueRecording'>;
+  readonly transcriber: Pick<Transcriber, 'transcript' | 'partial' | 'enqueueRecording' | 'history'>;
 }
 
 /** The transcript as shown inside a recording's JSON. */
@@ -76,6 +80,13 @@ export function registerTranscriptRoutes<L extends FastifyBaseLogger>(
       return reply.code(200).type(rendered.contentType).send(rendered.body);
     },
   );
+
+  app.get<{ Params: Static<typeof IdParams> }>('/api/recordings/:id/transcripts', { schema: { params: IdParams } }, (request, reply) => {
+    const recording = lookup(request.params.id);
+    if (!recording) return reply.code(404).send({ error: 'not_found', message: `no recording ${request.params.id}` });
+    const history = deps.transcriber.history(recording.id).map((entry) => ({ ...entry.transcript, replacedAtMs: entry.replacedAtMs, reason: entry.reason }));
+    return reply.code(200).send({ current: deps.transcriber.transcript(recording.id) ?? null, history });
+  });
 
   app.post<{ Params: Static<typeof IdParams> }>('/api/recordings/:id/transcribe', { schema: { params: IdParams } }, async (request, reply) => {
     const recording = lookup(request.params.id);

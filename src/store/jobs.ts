@@ -4,6 +4,15 @@ import type { WindowResult } from '../domain/transcript.js';
 export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
+/**
+ * 'transcribe': a window of a recording being transcribed (live, re-cut, resumed).
+ * 'catch-up':   a window of a transcribed recording redone in the background at the normal tier
+ *               (src/transcribe/catch-up.ts); the queue takes every 'transcribe' job first, and a
+ *               catch-up job only while its gate allows it.
+ */
+export const JOB_KINDS = ['transcribe', 'catch-up'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
 
 /**
  * One window of a recording to transcribe: samples [startSample, endSample) of its WAV data.
@@ -17,6 +26,7 @@ export interface Job {
   readonly startSample: number;
   readonly endSample: number;
   readonly final: boolean;
+  readonly kind: JobKind;
   readonly state: JobState;
   readonly attempts: number;
   readonly nextAttemptAtMs: number;
@@ -41,6 +51,7 @@ interface JobRow {
   start_sample: number;
   end_sample: number;
   final: number;
+  kind: string;
   state: string;
   attempts: number;
   next_attempt_at_ms: number;
@@ -72,6 +83,7 @@ function fromRow(row: JobRow): Job {
     startSample: row.start_sample,
     endSample: row.end_sample,
     final: row.final === 1,
+    kind: row.kind === 'catch-up' ? 'catch-up' : 'transcribe',
     state: isJobState(row.state) ? row.state : 'failed',
     attempts: row.attempts,
     nextAttemptAtMs: row.next_attempt_at_ms,
@@ -90,8 +102,8 @@ function fromRow(row: JobRow): Job {
 export class JobsRepo {
   private readonly insertStmt: Statement<[Omit<NewJob, 'final'> & { final: number; nowMs: number }]>;
   private readonly getStmt: Statement<[number], JobRow>;
-  private readonly nextDueStmt: Statement<[number], JobRow>;
-  private readonly nextDueAtStmt: Statement<[], { at: number | null }>;
+  private readonly nextDueStmt: Statement<[{ atMs: number; catchUp: number }], JobRow>;
+  private readonly nextDueAtStmt: Statement<[{ catchUp: number }], { at: number | null }>;
   private readonly setStateStmt: Statement<[{ id: number; state: string; nowMs: number }]>;
   private readonly doneStmt: Statement<[{ id: number; result: string; nowMs: number }]>;
   private readonly retryStmt: Statement<[{ id: number; error: string; nextAtMs: number; nowMs: number }]>;
@@ -102,6 +114,8 @@ export class JobsRepo {
   private readonly deleteForRecordingStmt: Statement<[string]>;
   private readonly deleteQueuedForRecordingStmt: Statement<[string]>;
   private readonly pendingStmt: Statement<[], { n: number; oldest: number | null }>;
+  private readonly catchUpPendingStmt: Statement<[], { n: number }>;
+  private readonly queueCatchUpStmt: Statement<[{ recordingId: string; nowMs: number }]>;
 
   constructor(
     db: Database,
@@ -113,10 +127,15 @@ export class JobsRepo {
        ON CONFLICT (recording_id, seq) DO NOTHING`,
     );
     this.getStmt = db.prepare('SELECT * FROM jobs WHERE id = ?');
+    // Every due 'transcribe' job before any catch-up job ('catch-up' sorts after 'transcribe'
+    // only by this CASE, not by name); catch-up jobs only when the caller allows them.
     this.nextDueStmt = db.prepare(
-      `SELECT * FROM jobs WHERE state = 'queued' AND next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms ASC, id ASC LIMIT 1`,
+      `SELECT * FROM jobs WHERE state = 'queued' AND next_attempt_at_ms <= @atMs AND (kind = 'transcribe' OR @catchUp = 1)
+       ORDER BY CASE kind WHEN 'transcribe' THEN 0 ELSE 1 END, next_attempt_at_ms ASC, id ASC LIMIT 1`,
     );
-    this.nextDueAtStmt = db.prepare(`SELECT min(next_attempt_at_ms) AS at FROM jobs WHERE state = 'queued'`);
+    this.nextDueAtStmt = db.prepare(
+      `SELECT min(next_attempt_at_ms) AS at FROM jobs WHERE state = 'queued' AND (kind = 'transcribe' OR @catchUp = 1)`,
+    );
     this.setStateStmt = db.prepare('UPDATE jobs SET state = @state, updated_at_ms = @nowMs WHERE id = @id');
     this.doneStmt = db.prepare(
       `UPDATE jobs SET state = 'done', result_json = @result, last_error = NULL, updated_at_ms = @nowMs WHERE id = @id`,
@@ -139,7 +158,16 @@ export class JobsRepo {
     this.deleteForRecordingStmt = db.prepare('DELETE FROM jobs WHERE recording_id = ?');
     this.deleteQueuedForRecordingStmt = db.prepare(`DELETE FROM jobs WHERE recording_id = ? AND state = 'queued'`);
     this.pendingStmt = db.prepare(
-      `SELECT count(*) AS n, min(created_at_ms) AS oldest FROM jobs WHERE state IN ('queued', 'running')`,
+      `SELECT count(*) AS n, min(created_at_ms) AS oldest FROM jobs WHERE state IN ('queued', 'running') AND kind = 'transcribe'`,
+    );
+    this.catchUpPendingStmt = db.prepare(`SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running') AND kind = 'catch-up'`);
+    // The redo reuses the recording's windows (the same cut as its transcript): each row goes
+    // back to the queue as a fresh catch-up job. Only a recording whose every job is settled.
+    this.queueCatchUpStmt = db.prepare(
+      `UPDATE jobs SET kind = 'catch-up', state = 'queued', attempts = 0, last_error = NULL, result_json = NULL,
+         next_attempt_at_ms = @nowMs, updated_at_ms = @nowMs
+       WHERE recording_id = @recordingId
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = @recordingId AND j.state IN ('queued', 'running'))`,
     );
   }
 
@@ -156,15 +184,18 @@ export class JobsRepo {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /** The queued job that is due first (earliest next attempt, then oldest), or undefined. */
-  nextDue(atMs: number = this.nowMs()): Job | undefined {
-    const row = this.nextDueStmt.get(Math.round(atMs));
+  /**
+   * The queued job that is due first (every 'transcribe' job before a catch-up job, then earliest
+   * next attempt, then oldest), or undefined. Catch-up jobs only with `catchUp` true.
+   */
+  nextDue(atMs: number = this.nowMs(), catchUp = false): Job | undefined {
+    const row = this.nextDueStmt.get({ atMs: Math.round(atMs), catchUp: catchUp ? 1 : 0 });
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /** When the earliest queued job becomes due; null when nothing is queued. */
-  nextDueAtMs(): number | null {
-    return this.nextDueAtStmt.get()?.at ?? null;
+  /** When the earliest queued job (catch-up ones only with `catchUp`) becomes due; null when none is queued. */
+  nextDueAtMs(catchUp = false): number | null {
+    return this.nextDueAtStmt.get({ catchUp: catchUp ? 1 : 0 })?.at ?? null;
   }
 
   markRunning(id: number): void {
@@ -208,7 +239,24 @@ export class JobsRepo {
     return this.deleteQueuedForRecordingStmt.run(recordingId).changes;
   }
 
-  /** Jobs not finished yet (queued or running) and the creation time of the oldest. */
+  /**
+   * Puts every window of a settled recording back in the queue as a catch-up job (results
+   * cleared; its stored transcript stays until the redo replaces it). Returns how many; 0 when
+   * one of its jobs is still queued or running.
+   */
+  queueCatchUp(recordingId: string): number {
+    return this.queueCatchUpStmt.run({ recordingId, nowMs: Math.round(this.nowMs()) }).changes;
+  }
+
+  /** Catch-up jobs queued or running (background work: not in `pending()`). */
+  catchUpPending(): number {
+    return this.catchUpPendingStmt.get()?.n ?? 0;
+  }
+
+  /**
+   * Jobs not finished yet (queued or running) and the creation time of the oldest. Catch-up jobs
+   * are not counted: the queue size, the busy LED and "idle" are about the recordings people made.
+   */
   pending(): { count: number; oldestCreatedAtMs: number | null } {
     const row = this.pendingStmt.get();
     return { count: row?.n ?? 0, oldestCreatedAtMs: row?.oldest ?? null };

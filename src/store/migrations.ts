@@ -188,4 +188,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE transcripts ADD COLUMN vocabulary_json TEXT CHECK (vocabulary_json IS NULL OR json_valid(vocabulary_json));
     `,
   },
+  {
+    version: 7,
+    name: 'transcript tiers, history and catch-up jobs',
+    // transcripts.tier: the worst model tier of the windows that reached the engine (NULL when
+    // none did, and for the rows already here: they predate per-window records, so only their
+    // old `degraded` flag says anything; catch-up treats NULL + degraded as below normal).
+    //
+    // transcript_history: transcripts replaced by a newer one (catch-up at the normal tier, or a
+    // re-transcription), kept whole as the domain's JSON so a later column needs no migration
+    // here. Newest first by (replaced_at_ms, id).
+    //
+    // jobs.kind: 'catch-up' jobs redo a transcribed recording in the background; the queue takes
+    // every 'transcribe' job first (jobs_due_kind serves "next due job of a kind").
+    up: `
+      ALTER TABLE transcripts ADD COLUMN tier TEXT CHECK (tier IS NULL OR tier IN ('normal', 'constrained'));
+
+      CREATE TABLE transcript_history (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        recording_id    TEXT    NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+        transcript_json TEXT    NOT NULL CHECK (json_valid(transcript_json)),
+        tier            TEXT,
+        replaced_at_ms  INTEGER NOT NULL,
+        reason          TEXT    NOT NULL
+      ) STRICT;
+      CREATE INDEX transcript_history_recording ON transcript_history (recording_id, replaced_at_ms DESC, id DESC);
+
+      ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'transcribe' CHECK (kind IN ('transcribe', 'catch-up'));
+      CREATE INDEX jobs_due_kind ON jobs (state, kind, next_attempt_at_ms, id);
+    `,
+  },
 ];

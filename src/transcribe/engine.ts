@@ -83,6 +83,8 @@ export interface TranscribeResult {
   readonly processingMs: number;
   /** Compute threads of the server process that ran this request (`-t`), not the configured maximum. */
   readonly threads: number;
+  /** Path of the model that ran this request (a /load swaps it only between requests). */
+  readonly model: string;
 }
 
 /** One line per request, for the queue, benchmarks and tests. */
@@ -316,7 +318,7 @@ export class WhisperEngine {
         );
         const processingMs = performance.now() - startedMs;
         record('ok', processingMs);
-        return { text: transcript.text, segments: transcript.segments, processingMs, threads: child.threads };
+        return { text: transcript.text, segments: transcript.segments, processingMs, threads: child.threads, model: this.modelPath };
       } catch (error) {
         const elapsedMs = performance.now() - startedMs;
         if (error instanceof WhisperAbortedError) {

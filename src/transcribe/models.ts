@@ -1,10 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ModelTier } from '../domain/transcript.js';
 import type { Logger } from '../log.js';
 import { checkModelFile, type ModelCatalog } from './model-file.js';
 import { generateModel } from './model-gen.js';
-
-export type ModelTier = 'normal' | 'constrained';
 
 export interface ModelInfo {
   readonly tier: ModelTier;

@@ -9,6 +9,11 @@
  *  - fail:   a permanent failure (bad audio, recording gone), no more attempts.
  * A job that throws counts as `retry`. While `canRun()` says no (breaker open), no job is taken:
  * they stay queued, never dropped; call `wake()` when it may say yes again.
+ *
+ * Catch-up jobs (background redos, ./catch-up.ts) come after every due 'transcribe' job and are
+ * taken only while `catchUpAllowed()` says yes. One already running is not aborted when the gate
+ * closes (a recording starts): an abort kills whisper-server and reloads the model, which costs
+ * the new recording more than letting one window (at most 30 s of audio) finish.
  */
 import type { Logger } from '../log.js';
 import { backoffDelayMs } from '../util/backoff.js';
@@ -31,6 +36,8 @@ export interface QueueRunnerOptions {
   readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly random?: () => number };
   /** False while jobs must wait (breaker open). */
   readonly canRun?: () => boolean;
+  /** True while catch-up jobs may be taken. Default: never. */
+  readonly catchUpAllowed?: () => boolean;
   /** After a job reaches done or failed (not called for retries). */
   readonly onSettled?: (job: Job, state: 'done' | 'failed', error: string | null) => void;
   /** After every change of the number of pending jobs, and of busy/idle. */
@@ -89,6 +96,16 @@ export class QueueRunner {
     return this.current;
   }
 
+  private catchUpAllowed(): boolean {
+    try {
+      return this.options.catchUpAllowed?.() === true;
+    } catch (error) {
+      // A broken gate must not stop the queue; background work simply waits.
+      this.options.logger.error({ err: error }, 'catch-up gate threw');
+      return false;
+    }
+  }
+
   private get nowMs(): number {
     return (this.options.nowMs ?? Date.now)();
   }
@@ -100,7 +117,7 @@ export class QueueRunner {
       this.woken = false;
       let job: Job | undefined;
       try {
-        job = this.options.canRun?.() === false ? undefined : jobs.nextDue(this.nowMs);
+        job = this.options.canRun?.() === false ? undefined : jobs.nextDue(this.nowMs, this.catchUpAllowed());
       } catch (error) {
         logger.error({ err: error }, 'cannot read the job queue');
       }
@@ -117,7 +134,8 @@ export class QueueRunner {
     if (this.woken || this.controller.signal.aborted) return;
     let delayMs = this.options.idlePollMs ?? 5000;
     if (this.options.canRun?.() !== false) {
-      const dueAtMs = this.options.jobs.nextDueAtMs();
+      // Without the gate, a due catch-up job must not count: the loop would spin on it.
+      const dueAtMs = this.options.jobs.nextDueAtMs(this.catchUpAllowed());
       if (dueAtMs !== null) delayMs = Math.max(1, Math.min(delayMs, dueAtMs - this.nowMs));
     }
     await new Promise<void>((resolve) => {

@@ -51,7 +51,8 @@ export async function recutRecording(deps: RecutDeps, recordingId: string): Prom
   const windows = await cutFile(join(deps.recordingsDir, recording.audioPath), recording, deps.cut);
   store.transaction(() => {
     store.jobs.deleteForRecording(recordingId);
-    store.transcripts.delete(recordingId);
+    // The old transcript goes to the history rather than away: a redo on request may be worse.
+    store.transcripts.archive(recordingId, 'retranscribe', Date.now());
     windows.forEach((window, index) => {
       store.jobs.enqueue({ recordingId, seq: window.seq, startSample: window.startSample, endSample: window.endSample, final: index === windows.length - 1 });
     });

@@ -15,7 +15,7 @@ import type { Job, JobsRepo } from '../store/jobs.js';
 import { SPEECH_RATE_HZ, type Transcript, type TranscriptionErrorKind } from '../domain/transcript.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import type { Store } from '../store/store.js';
-import type { TranscriptsRepo } from '../store/transcripts.js';
+import type { TranscriptHistoryEntry, TranscriptsRepo } from '../store/transcripts.js';
 import { stitchJobs, TranscriptAssembler } from './assemble.js';
 import type { BreakerState } from '../domain/transcript.js';
 import { EngineBreaker } from './breaker.js';
@@ -23,7 +23,7 @@ import { LiveWindows, type LiveTranscription } from './live.js';
 import { QueueRunner, type RunningJob } from './queue.js';
 import { recutRecording, resumeInterrupted } from './resume.js';
 import type { Stitched } from './stitch.js';
-import { WindowJobHandler, type TranscriptionEngine, type WindowJobOptions } from './window-job.js';
+import { WindowJobHandler, type CurrentModel, type TranscriptionEngine, type WindowJobOptions } from './window-job.js';
 
 export interface TranscriberConfig extends WindowJobOptions {
   /** A pause closes a live window only after this much speech (e.g. 4000). */
@@ -52,8 +52,16 @@ export interface TranscriberDeps {
   readonly config: TranscriberConfig;
   readonly logger: Logger;
   readonly hooks?: TranscriberHooks;
-  /** Whether the appliance runs degraded (reduced model/settings): stored with each transcript. */
+  /**
+   * @deprecated Ignored: a transcript's quality is now the worst tier its windows ran with
+   * (`currentModel`), not a flag judged at completion. Kept so an older composer still compiles.
+   */
   readonly degraded?: () => boolean;
+  /**
+   * The model the engine runs now and its tier, read around every request so each window records
+   * what it ran with. Default: the engine's model path, tier 'normal'.
+   */
+  readonly currentModel?: () => CurrentModel;
   readonly nowMs?: () => number;
   /**
    * True while transcription must wait (e.g. DegradePolicy's `decision.defer` under severe
@@ -110,6 +118,7 @@ export class Transcriber {
   private readonly log: Logger;
   private readonly busyListeners: ((busy: boolean) => void)[] = [];
   private readonly progressListeners: ((progress: TranscriptionProgress) => void)[] = [];
+  private catchUpGate: (() => boolean) | null = null;
   private lastRunningJobId: number | null = null;
   private started = false;
   private wired = false;
@@ -133,6 +142,7 @@ export class Transcriber {
       options: deps.config,
       reportError,
       vocabulary: deps.vocabulary ?? (() => deps.store.vocabulary.get()),
+      currentModel: deps.currentModel ?? (() => ({ path: deps.engine.status().model, tier: 'normal' })),
     });
     this.assembler = new TranscriptAssembler({
       store: deps.store,
@@ -140,7 +150,6 @@ export class Transcriber {
       logger: this.log,
       reportError,
       onTranscribed: (durationS, realTimeFactor) => this.deps.hooks?.onTranscribed?.(durationS, realTimeFactor),
-      degraded: deps.degraded,
       nowMs,
     });
     this.live = new LiveWindows({
@@ -157,6 +166,7 @@ export class Transcriber {
       maxAttempts: deps.config.maxAttempts,
       retry: deps.config.retry,
       canRun: () => this.breaker.allowsCalls() && this.deps.paused?.() !== true,
+      catchUpAllowed: () => this.catchUpGate?.() === true,
       onSettled: (job, state, error) => {
         this.assembler.settled(job, state, error);
         this.progress({ kind: 'settled', recordingId: job.recordingId, seq: job.seq, state });
@@ -260,6 +270,37 @@ export class Transcriber {
     return windows;
   }
 
+  /**
+   * Installs the gate of catch-up jobs (the catch-up part, while it runs): they are taken only
+   * while it says yes, after every other due job. Returns the uninstaller. Without a gate,
+   * catch-up jobs wait.
+   */
+  gateCatchUp(gate: () => boolean): () => void {
+    this.catchUpGate = gate;
+    return () => {
+      if (this.catchUpGate === gate) this.catchUpGate = null;
+    };
+  }
+
+  /**
+   * Redoes a transcribed recording in the background: its windows go back to the queue as
+   * catch-up jobs; it stays `transcribed` with its transcript until the redo replaces it.
+   * Returns the number of windows queued (0 when it has none, or some still pending).
+   */
+  queueCatchUp(recordingId: string): number {
+    const windows = this.jobs.queueCatchUp(recordingId);
+    if (windows > 0) {
+      this.log.info({ recordingId, windows }, 'transcript queued for catch-up at the normal tier');
+      this.runner.wake();
+    }
+    return windows;
+  }
+
+  /** Catch-up jobs queued or running. */
+  catchUpPending(): number {
+    return this.jobs.catchUpPending();
+  }
+
   /** Text of the windows done so far, in order (stops at the first window not done yet). */
   partial(recordingId: string): PartialTranscript {
     const jobs = this.jobs.forRecording(recordingId);
@@ -280,6 +321,11 @@ export class Transcriber {
 
   transcript(recordingId: string): Transcript | undefined {
     return this.transcripts.get(recordingId);
+  }
+
+  /** Transcripts of the recording that newer ones replaced, newest first. */
+  history(recordingId: string): TranscriptHistoryEntry[] {
+    return this.transcripts.history(recordingId);
   }
 
   private hookError(kind: TranscriptionErrorKind): void {

@@ -7,7 +7,7 @@
  */
 import { basename, join } from 'node:path';
 import { readPcmRange, type PcmRange } from '../audio/wav.js';
-import { SPEECH_RATE_HZ, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
+import { SPEECH_RATE_HZ, type ModelTier, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
 import { vocabularyPrompt } from '../domain/vocabulary.js';
 import type { Job } from '../store/jobs.js';
 import type { RecordingsRepo } from '../store/recordings.js';
@@ -24,6 +24,14 @@ export interface EngineTranscription {
   readonly processingMs: number;
   /** Threads of the engine process that ran the request: stored per window and transcript. */
   readonly threads: number;
+  /** Path of the model that ran the request, when the engine knows it (WhisperEngine does). */
+  readonly model?: string;
+}
+
+/** The model the engine runs now, and its tier (the pipeline knows the tier of a path). */
+export interface CurrentModel {
+  readonly path: string;
+  readonly tier: ModelTier;
 }
 
 /** The part of WhisperEngine the transcriber uses (a scripted fake in unit tests). */
@@ -50,6 +58,18 @@ interface WindowJobDeps {
   readonly reportError: (kind: TranscriptionErrorKind) => void;
   /** The vocabulary now: read for every window, so an edit reaches the next window sent. */
   readonly vocabulary: () => readonly string[];
+  /** The model the engine runs now and its tier (read before and after each request). */
+  readonly currentModel: () => CurrentModel;
+}
+
+/**
+ * The tier of the model that ran a request: the model is swapped only between requests, so it is
+ * the one in force before or after it; the path the engine reports decides which.
+ */
+function tierOf(path: string, before: CurrentModel, after: CurrentModel): ModelTier {
+  if (after.path === path) return after.tier;
+  if (before.path === path) return before.tier;
+  return after.tier;
 }
 
 function describe(error: unknown): string {
@@ -83,15 +103,16 @@ export class WindowJobHandler {
     if (range.availableFrames < job.endSample && recording.status === 'recording') {
       return { kind: 'defer', delayMs: options.audioWaitMs ?? 250, reason: 'window not on disk yet' };
     }
-    const model = basename(engine.status().model);
+    const modelBefore = this.deps.currentModel();
     const gate = detectSpeech(range.pcm, { sampleRateHz, minSpeechMs: options.gateMinSpeechMs ?? 200 });
     if (!gate.speech) {
       // threads 0: no engine process ran this window.
-      return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model, threads: 0 } };
+      return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model: basename(modelBefore.path), threads: 0 } };
     }
     const durationMs = (range.pcm.length / sampleRateHz) * 1000;
     const audioCtx = audioCtxFor(durationMs);
     const { breaker } = this.deps;
+    const beamSize = options.beamSize ?? 1;
     const probe = breaker.state() === 'halfOpen';
     // Read at the attempt, not when the window was queued: a retry after an edit uses the new list,
     // and the result records the list this attempt really sent.
@@ -103,7 +124,7 @@ export class WindowJobHandler {
         engine.transcribe({
           pcm: range.pcm,
           audioCtx,
-          beamSize: options.beamSize ?? 1,
+          beamSize,
           language: 'en',
           ...(prompt === '' ? {} : { prompt }),
           signal: AbortSignal.any([breakerSignal, signal]),
@@ -124,7 +145,19 @@ export class WindowJobHandler {
     }
     // Text without segments (not seen from whisper-server, but cheap to keep): one segment for the window.
     const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
-    const windowResult: WindowResult = { segments, noSpeech: false, processingMs: result.processingMs, audioCtx, model, threads: result.threads, vocabulary };
+    const modelPath = result.model ?? modelBefore.path;
+    const windowResult: WindowResult = {
+      segments,
+      noSpeech: false,
+      processingMs: result.processingMs,
+      audioCtx,
+      model: basename(modelPath),
+      tier: tierOf(modelPath, modelBefore, this.deps.currentModel()),
+      threads: result.threads,
+      beamSize,
+      realTimeFactor: durationMs > 0 ? result.processingMs / durationMs : 0,
+      vocabulary,
+    };
     return { kind: 'done', result: windowResult };
   }
 }

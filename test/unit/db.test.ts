@@ -13,6 +13,7 @@ import {
   type Database,
 } from '../../src/store/db.js';
 import { MIGRATIONS, type Migration } from '../../src/store/migrations.js';
+import { createStore } from '../../src/store/store.js';
 
 let dir: string;
 const opened: Database[] = [];
@@ -45,11 +46,38 @@ describe('openDatabase', () => {
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
       .pluck()
       .all();
-    // recordings_fts* are the FTS5 index and its shadow tables (migration 5); settings is migration 6.
+    // recordings_fts* are the FTS5 index and its shadow tables (migration 5); settings is migration 6;
+    // transcript_history is migration 7.
     expect(tables).toEqual([
       'deletions', 'health_heartbeat', 'jobs', 'recordings', 'recordings_fts', 'recordings_fts_config', 'recordings_fts_content',
-      'recordings_fts_data', 'recordings_fts_docsize', 'recordings_fts_idx', 'search_docs', 'settings', 'sqlite_sequence', 'transcripts',
+      'recordings_fts_data', 'recordings_fts_docsize', 'recordings_fts_idx', 'search_docs', 'settings', 'sqlite_sequence', 'transcript_history',
+      'transcripts',
     ]);
+  });
+
+  it('migration 7 upgrades a database with transcripts and jobs: old transcripts have no tier, old degraded ones are catch-up candidates', () => {
+    const path = join(dir, 'scout.db');
+    const v6 = openTracked(path, MIGRATIONS.slice(0, 6));
+    v6.exec(`
+      INSERT INTO recordings (id, started_at_ms, audio_path, sample_rate_hz, status, created_at_ms, updated_at_ms)
+        VALUES ('a', 1, 'a.wav', 16000, 'transcribed', 1, 1), ('b', 2, 'b.wav', 16000, 'transcribed', 2, 2);
+      INSERT INTO transcripts (recording_id, text, segments_json, model, threads, audio_ctx, audio_duration_ms, processing_ms, real_time_factor, degraded, created_at_ms)
+        VALUES ('a', 'hot words', '[]', 'ggml-tiny.en-q8_0.bin', 1, 100, 1000, 300, 0.3, 1, 10),
+               ('b', 'cool words', '[]', 'ggml-base.en.bin', 3, 100, 1000, 300, 0.3, 0, 20);
+      INSERT INTO jobs (recording_id, seq, start_sample, end_sample, final, state, next_attempt_at_ms, result_json, created_at_ms, updated_at_ms)
+        VALUES ('a', 0, 0, 16000, 1, 'done', 1, '{"segments":[],"noSpeech":false,"processingMs":300,"audioCtx":100,"model":"m","threads":1}', 1, 1),
+               ('b', 0, 0, 16000, 1, 'done', 1, '{"segments":[],"noSpeech":false,"processingMs":300,"audioCtx":100,"model":"m","threads":3}', 2, 2);
+    `);
+    closeDatabase(v6);
+
+    const db = openTracked(path);
+    expect(schemaVersion(db)).toBe(7);
+    const store = createStore(db);
+    expect(store.transcripts.get('a')).toMatchObject({ text: 'hot words', tier: null, degraded: true });
+    expect(store.transcripts.get('b')).toMatchObject({ text: 'cool words', tier: null, degraded: false });
+    expect(store.jobs.forRecording('a')).toMatchObject([{ kind: 'transcribe', state: 'done' }]);
+    expect(store.transcripts.catchUpCandidates(10)).toEqual(['a']);
+    expect(store.transcripts.history('a')).toEqual([]);
   });
 
   it('re-opens an existing database without re-running migrations and keeps its rows', () => {

@@ -15,6 +15,7 @@ const transcript: Transcript = {
   audioDurationMs: 3_726_000,
   processingMs: 900,
   realTimeFactor: 900 / 3_726_000,
+  tier: 'normal',
   degraded: false,
   noSpeechReason: null,
   windows: 2,

@@ -31,6 +31,34 @@ afterEach(() => {
 const result = { segments: [{ startMs: 0, endMs: 900, text: 'hi' }], noSpeech: false, processingMs: 120, audioCtx: 114, model: 'm.bin', threads: 2 };
 
 describe('JobsRepo', () => {
+  it('catch-up: a settled recording goes back to the queue as catch-up jobs, taken only when allowed and after every other due job', () => {
+    const OTHER = '01jabcdefghjkmnpqrstvwxyz1';
+    recordings.create({ id: OTHER, startedAtMs: clockMs, audioPath: `${OTHER}.wav`, sampleRateHz: 16000, preRollMs: 0 });
+    const a = jobs.enqueue({ recordingId: ID, seq: 0, startSample: 0, endSample: 16000, final: false });
+    const b = jobs.enqueue({ recordingId: ID, seq: 1, startSample: 16000, endSample: 32000, final: true });
+    if (!a || !b) throw new Error('not enqueued');
+    // Pending jobs: not re-queued.
+    expect(jobs.queueCatchUp(ID)).toBe(0);
+    jobs.markDone(a.id, result);
+    jobs.markDone(b.id, result);
+    expect(jobs.queueCatchUp(ID)).toBe(2);
+    expect(jobs.forRecording(ID)).toMatchObject([
+      { kind: 'catch-up', state: 'queued', result: null, attempts: 0 },
+      { kind: 'catch-up', state: 'queued', result: null, attempts: 0 },
+    ]);
+    // Background work: not in the queue size, not due without the gate.
+    expect(jobs.pending().count).toBe(0);
+    expect(jobs.catchUpPending()).toBe(2);
+    expect(jobs.nextDue()).toBeUndefined();
+    expect(jobs.nextDueAtMs()).toBeNull();
+    expect(jobs.nextDue(clockMs, true)?.id).toBe(a.id);
+    // A newer window of another recording goes first, even with the gate open.
+    clockMs += 100;
+    const fresh = jobs.enqueue({ recordingId: OTHER, seq: 0, startSample: 0, endSample: 16000, final: true });
+    expect(fresh?.kind).toBe('transcribe');
+    expect(jobs.nextDue(clockMs, true)?.id).toBe(fresh?.id);
+  });
+
   it('enqueues a window once per (recording, seq) and hands out the due job first-in first-out', () => {
     const first = jobs.enqueue({ recordingId: ID, seq: 0, startSample: 0, endSample: 64000, final: false });
     expect(first).toMatchObject({ seq: 0, state: 'queued', attempts: 0, final: false, nextAttemptAtMs: clockMs, result: null });

@@ -25,7 +25,7 @@ let store: Store;
 let ids: RecordingIdGenerator;
 
 function transcript(recordingId: string, text: string): Transcript {
-  return { recordingId, text, segments: [{ startMs: 0, endMs: 1000, text }], model: 'ggml-test.bin', threads: 1, audioCtx: 0, audioDurationMs: 1000, processingMs: 10, realTimeFactor: 0.01, degraded: false, noSpeechReason: null, windows: 1, vocabulary: null, createdAtMs: T0 };
+  return { recordingId, text, segments: [{ startMs: 0, endMs: 1000, text }], model: 'ggml-test.bin', threads: 1, audioCtx: 0, audioDurationMs: 1000, processingMs: 10, realTimeFactor: 0.01, tier: 'normal', degraded: false, noSpeechReason: null, windows: 1, vocabulary: null, createdAtMs: T0 };
 }
 
 function add(startedAtMs: number, text?: string): string {

@@ -127,7 +127,7 @@ describe('transcript routes', () => {
     await until(() => recordings.get(id)?.status === 'transcribed');
     const json = await app.inject({ method: 'GET', url: `/api/recordings/${id}/transcript` });
     expect(json.statusCode).toBe(200);
-    expect(json.json()).toMatchObject({ recordingId: id, text: 'Hello there. General Kenobi.', audioDurationMs: 3000 });
+    expect(json.json()).toMatchObject({ recordingId: id, text: 'Hello there. General Kenobi.', audioDurationMs: 3000, tier: 'normal', degraded: false });
     const txt = await app.inject({ method: 'GET', url: `/api/recordings/${id}/transcript?format=txt` });
     expect(txt.headers['content-type']).toMatch(/^text\/plain/);
     expect(txt.body).toBe('Hello there. General Kenobi.\n');
@@ -144,6 +144,39 @@ describe('transcript routes', () => {
     expect((await app.inject({ method: 'POST', url: `/api/recordings/${id}/transcribe` })).statusCode).toBe(202);
     await until(() => recordings.get(id)?.status === 'transcribed');
     expect(engine.calls).toBe(2);
+    // The replaced transcript is kept.
+    expect(transcriber.history(id)).toMatchObject([{ reason: 'retranscribe', transcript: { text: 'Hello there. General Kenobi.' } }]);
+  });
+
+  it('GET /transcripts: the current transcript and the replaced ones, newest first, each with its tier', async () => {
+    expect((await app.inject({ method: 'GET', url: '/api/recordings/0000000000000000000000000z/transcripts' })).statusCode).toBe(404);
+    const id = addRecording(3);
+    expect((await app.inject({ method: 'GET', url: `/api/recordings/${id}/transcripts` })).json()).toEqual({ current: null, history: [] });
+    await transcriber.enqueueRecording(id);
+    await until(() => recordings.get(id)?.status === 'transcribed');
+    const store = createStore(db);
+    const first = store.transcripts.get(id);
+    if (!first) throw new Error('no transcript');
+    // As catch-up does it: the old one to the history and the new one current, in one transaction.
+    store.transaction(() => {
+      store.transcripts.archive(id, 'catch-up', 1000);
+      store.transcripts.save({ ...first, text: 'second', tier: 'normal', degraded: false, createdAtMs: 1500 });
+    });
+    store.transaction(() => {
+      store.transcripts.archive(id, 'catch-up', 2000);
+      store.transcripts.save({ ...first, text: 'third', tier: 'normal', degraded: false, createdAtMs: 2500 });
+    });
+    const response = await app.inject({ method: 'GET', url: `/api/recordings/${id}/transcripts` });
+    expect(response.statusCode).toBe(200);
+    const body = response.json<{ current: { text: string; tier: string }; history: { text: string; tier: string; replacedAtMs: number; reason: string }[] }>();
+    expect(body.current).toMatchObject({ text: 'third', tier: 'normal' });
+    expect(body.history.map((entry) => [entry.text, entry.replacedAtMs, entry.reason])).toEqual([
+      ['second', 2000, 'catch-up'],
+      ['Hello there. General Kenobi.', 1000, 'catch-up'],
+    ]);
+    expect(body.history[1]?.tier).toBe('normal');
+    // The single-transcript route shows the current one.
+    expect((await app.inject({ method: 'GET', url: `/api/recordings/${id}/transcript` })).json()).toMatchObject({ text: 'third', tier: 'normal' });
   });
 
   it('409 on POST while the recording is still being recorded; GET gives the partial', async () => {

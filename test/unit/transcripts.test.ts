@@ -23,6 +23,7 @@ const transcript: Transcript = {
   audioDurationMs: 2000,
   processingMs: 230,
   realTimeFactor: 0.115,
+  tier: 'constrained',
   degraded: true,
   noSpeechReason: null,
   windows: 1,
@@ -52,8 +53,8 @@ describe('TranscriptsRepo', () => {
 
   it('a re-transcription replaces the row; a no-speech transcript keeps its reason', () => {
     repo.save(transcript);
-    repo.save({ ...transcript, text: '', segments: [], noSpeechReason: 'no speech', degraded: false });
-    expect(repo.get(ID)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', degraded: false });
+    repo.save({ ...transcript, text: '', segments: [], noSpeechReason: 'no speech', tier: null, degraded: false });
+    expect(repo.get(ID)).toMatchObject({ text: '', segments: [], noSpeechReason: 'no speech', tier: null, degraded: false });
   });
 
   it('keeps an empty vocabulary apart from an unknown one (null: made before vocabularies)', () => {
