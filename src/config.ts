@@ -95,9 +95,12 @@ const OpsSchema = Type.Object(
     healthCacheMs: Type.Integer({ minimum: 0, default: 2000 }),
     audioFreshMs: Type.Integer({ minimum: 500, default: 5000, description: 'frames older than this make audio unhealthy and stop the watchdog' }),
     maxEventLoopLagMs: Type.Integer({ minimum: 10, default: 2000 }),
-    tempDegradedC: Type.Number({ default: 75 }),
-    tempUnhealthyC: Type.Number({ default: 82 }),
-    resourceSampleMs: Type.Integer({ minimum: 250, default: 5000 }),
+    resourceSampleMs: Type.Integer({ minimum: 250, default: 5000, description: 'resource sample period; the degradation policy sees one sample per period' }),
+    hostRoot: Type.String({
+      minLength: 1,
+      default: '/',
+      description: 'every /proc and /sys read (and the vcgencmd stand-in, <hostRoot>/usr/bin/vcgencmd) happens under it: a scripted tree for tests (SCOUT_HOST_ROOT wins)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -146,6 +149,71 @@ const TranscriptionSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** What one degradation level does; null = the setting outside degradation (transcription.*, audio.*). */
+function levelSchema(name: string, d: {
+  tier: 'normal' | 'constrained';
+  threadsDelta: number;
+  threadsMax: number | null;
+  beamSize: number | null;
+  audioCtxMarginFrames: number;
+  defer: boolean;
+  alsaPeriodMs: number | null;
+  alsaBufferMs: number | null;
+}) {
+  return Type.Object(
+    {
+      tier: Type.Union([Type.Literal('normal'), Type.Literal('constrained')], { default: d.tier, description: `${name}: model tier (constrained only if installed)` }),
+      threadsDelta: Type.Integer({ minimum: -16, maximum: 0, default: d.threadsDelta, description: `${name}: added to transcription.threads (at least 1 stays)` }),
+      threadsMax: Type.Union([Type.Integer({ minimum: 1, maximum: 16 }), Type.Null()], { default: d.threadsMax, description: `${name}: cap on the threads; null = none` }),
+      beamSize: Type.Union([Type.Integer({ minimum: 1, maximum: 8 }), Type.Null()], { default: d.beamSize, description: `${name}: 1 = greedy; null = transcription.beamSize` }),
+      // A margin, not a factor: an encoder context shorter than the window drops its end.
+      audioCtxMarginFrames: Type.Integer({ minimum: 0, maximum: 1500, default: d.audioCtxMarginFrames, description: `${name}: encoder frames (20 ms) sent beyond the window's own` }),
+      defer: Type.Boolean({ default: d.defer, description: `${name}: jobs wait (capture goes on); the engine keeps the previous level's model and threads` }),
+      alsaPeriodMs: Type.Union([Type.Integer({ minimum: 5, maximum: 500 }), Type.Null()], { default: d.alsaPeriodMs, description: `${name}: ALSA period at the next capture restart; null = audio.periodMs` }),
+      alsaBufferMs: Type.Union([Type.Integer({ minimum: 20, maximum: 5000 }), Type.Null()], { default: d.alsaBufferMs, description: `${name}: ALSA buffer at the next capture restart; null = audio.bufferMs` }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+}
+
+/**
+ * Graceful degradation (src/transcribe/degrade.ts has the rules). The same temperature thresholds
+ * drive the /healthz temperature check: degraded from tempLightC, unhealthy from tempDeferC.
+ */
+const DegradationSchema = Type.Object(
+  {
+    tempLightC: Type.Number({ default: 70, description: 'SoC temperature that enters level 1' }),
+    tempConstrainedC: Type.Number({ default: 77, description: 'enters level 2 (the Pi soft-throttles at 80 C)' }),
+    tempDeferC: Type.Number({ default: 82, description: 'enters level 3; /healthz temperature unhealthy from here' }),
+    tempCriticalC: Type.Number({ default: 85, description: 'enters level 3 on one sample, without the spike filter (the firmware hard limit)' }),
+    tempExitMarginC: Type.Number({ minimum: 0, default: 3, description: 'a temperature level is left only below its threshold minus this' }),
+    cpuPressureSomeAvg10LightPercent: Type.Number({ minimum: 0, maximum: 100, default: 40, description: '/proc/pressure/cpu some avg10 that enters level 1' }),
+    cpuPressureSomeAvg10ConstrainedPercent: Type.Number({ minimum: 0, maximum: 100, default: 75, description: 'enters level 2' }),
+    memPressureSomeAvg10ConstrainedPercent: Type.Number({ minimum: 0, maximum: 100, default: 20, description: '/proc/pressure/memory some avg10 that enters level 2' }),
+    memPressureFullAvg10DeferPercent: Type.Number({ minimum: 0, maximum: 100, default: 10, description: '/proc/pressure/memory full avg10 (thrashing) that enters level 3' }),
+    ioPressureSomeAvg10LightPercent: Type.Number({ minimum: 0, maximum: 100, default: 40, description: '/proc/pressure/io some avg10 that enters level 1' }),
+    ioPressureFullAvg10ConstrainedPercent: Type.Number({ minimum: 0, maximum: 100, default: 40, description: '/proc/pressure/io full avg10 that enters level 2' }),
+    pressureExitMarginPercent: Type.Number({ minimum: 0, maximum: 100, default: 10, description: 'a pressure level is left only below its threshold minus this (percentage points)' }),
+    memAvailableMinMbConstrained: Type.Integer({ minimum: 0, default: 150, description: 'MemAvailable below this enters level 2' }),
+    memAvailableMinMbDefer: Type.Integer({ minimum: 0, default: 60, description: 'MemAvailable below this enters level 3 on one sample (the OOM killer does not wait)' }),
+    memExitMarginMb: Type.Integer({ minimum: 0, default: 30, description: 'a memory level is left only above its threshold plus this' }),
+    diskFreeMinMbDefer: Type.Integer({ minimum: 0, default: 300, description: 'free data-disk space below this enters level 3: recordings keep the space' }),
+    diskExitMarginMb: Type.Integer({ minimum: 0, default: 100, description: 'the disk level is left only above its threshold plus this' }),
+    spikeSamples: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'consecutive samples (ops.resourceSampleMs apart) at a level before it is entered' }),
+    dwellMs: Type.Integer({ minimum: 0, default: 60_000, description: 'calm needed before a level is left, and the least time between two engine changes' }),
+    levels: Type.Object(
+      {
+        normal: levelSchema('level 0', { tier: 'normal', threadsDelta: 0, threadsMax: null, beamSize: null, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null }),
+        light: levelSchema('level 1', { tier: 'normal', threadsDelta: -1, threadsMax: null, beamSize: 1, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null }),
+        constrained: levelSchema('level 2', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: false, alsaPeriodMs: 100, alsaBufferMs: 1000 }),
+        deferred: levelSchema('level 3', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: true, alsaPeriodMs: 100, alsaBufferMs: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
@@ -170,6 +238,7 @@ export const ConfigSchema = Type.Object(
     http: HttpSchema,
     ops: OpsSchema,
     transcription: TranscriptionSchema,
+    degradation: DegradationSchema,
   },
   { additionalProperties: false },
 );
@@ -195,6 +264,7 @@ const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'int
   { env: 'SCOUT_SIM_AUDIO', path: ['audio', 'simAudioPath'], type: 'string' },
   { env: 'SCOUT_LOG_LEVEL', path: ['logLevel'], type: 'string' },
   { env: 'SCOUT_AUDIO_DEVICE', path: ['audio', 'device'], type: 'string' },
+  { env: 'SCOUT_HOST_ROOT', path: ['ops', 'hostRoot'], type: 'string' },
 ];
 
 export const DEFAULT_CONFIG_PATH = '/etc/scout/scout.json';
@@ -328,6 +398,21 @@ function crossCheck(config: Static<typeof ConfigSchema>, problems: string[]): vo
   }
   if (config.ops.diskUnhealthyFreeMb > config.ops.diskDegradedFreeMb) {
     problems.push('ops.diskUnhealthyFreeMb: must not exceed ops.diskDegradedFreeMb');
+  }
+  const degradation = config.degradation;
+  if (!(degradation.tempLightC < degradation.tempConstrainedC && degradation.tempConstrainedC < degradation.tempDeferC && degradation.tempDeferC <= degradation.tempCriticalC)) {
+    problems.push('degradation.tempLightC: must be below tempConstrainedC, below tempDeferC, not above tempCriticalC');
+  }
+  if (degradation.cpuPressureSomeAvg10LightPercent >= degradation.cpuPressureSomeAvg10ConstrainedPercent) {
+    problems.push('degradation.cpuPressureSomeAvg10LightPercent: must be below cpuPressureSomeAvg10ConstrainedPercent');
+  }
+  if (degradation.memAvailableMinMbDefer >= degradation.memAvailableMinMbConstrained) {
+    problems.push('degradation.memAvailableMinMbDefer: must be below memAvailableMinMbConstrained');
+  }
+  for (const [name, level] of Object.entries(degradation.levels)) {
+    const periodMs = level.alsaPeriodMs ?? config.audio.periodMs;
+    const bufferMs = level.alsaBufferMs ?? config.audio.bufferMs;
+    if (bufferMs < 2 * periodMs) problems.push(`degradation.levels.${name}.alsaBufferMs: must hold at least two periods (alsaPeriodMs)`);
   }
 }
 

@@ -72,12 +72,14 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const faults = new FaultBoard(named('faults'));
   // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
   const hub = new EventHub({ firstId: Date.now(), logger: named('events') });
-  const resources = new ResourceMonitor({ logger: named('resources'), periodMs: config.ops.resourceSampleMs, dataDir: config.dataDir });
+  // Every /proc and /sys read, and the vcgencmd stand-in, under the host root (a scripted tree in tests).
+  const resources = new ResourceMonitor({ logger: named('resources'), periodMs: config.ops.resourceSampleMs, root: config.ops.hostRoot, dataDir: config.dataDir });
   const transcription = config.transcription.enabled
     ? await composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named })
     : null;
 
-  const hardware: Hardware = await createHardware(config, named('audio'), named('gpio'));
+  // The next arecord spawn takes the degradation level's ALSA sizes; capture is never restarted for them.
+  const hardware: Hardware = await createHardware(config, named('audio'), named('gpio'), transcription ? () => transcription.captureSettings() : null);
   const { source, button } = hardware;
   const level = new LevelSlot();
   // Sized for the largest read a child's pipe hands over (64 KiB) so the DSP never reallocates.
@@ -126,7 +128,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
       degradedBelowPercent: config.ops.diskDegradedFreePercent,
       unhealthyBelowPercent: config.ops.diskUnhealthyFreePercent,
     },
-    temperature: { degradedAtC: config.ops.tempDegradedC, unhealthyAtC: config.ops.tempUnhealthyC },
+    // The policy's own thresholds: health says hot where transcription starts to degrade for heat.
+    temperature: { degradedAtC: config.degradation.tempLightC, unhealthyAtC: config.degradation.tempDeferC },
     source,
     db,
     resources,
@@ -263,7 +266,11 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
   const serverBuilt = await isExecutable(serverPath);
   if (!serverBuilt) logger.error({ serverPath }, 'whisper-server is not built (npm run whisper:build); jobs stay queued');
 
-  const policy = new DegradePolicy(maxThreads);
+  const policy = new DegradePolicy(
+    config.degradation,
+    { threads: maxThreads, beamSize: settings.beamSize, alsaPeriodMs: config.audio.periodMs, alsaBufferMs: config.audio.bufferMs },
+    Date.now(),
+  );
   const engine = new WhisperEngine({
     serverPath,
     modelPath: model.path,

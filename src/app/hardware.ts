@@ -18,8 +18,11 @@ export interface Hardware {
   readonly leds: { readonly status: Led; readonly record: Led };
 }
 
-export async function createHardware(config: Config, audioLog: Logger, gpioLog: Logger): Promise<Hardware> {
-  const source = await createAudioSource(config, audioLog);
+/** ALSA sizes for each arecord spawn (the degradation level's); null = audio.periodMs/bufferMs. */
+export type CaptureSettingsSource = (() => { readonly periodMs: number; readonly bufferMs: number }) | null;
+
+export async function createHardware(config: Config, audioLog: Logger, gpioLog: Logger, captureSettings: CaptureSettingsSource = null): Promise<Hardware> {
+  const source = await createAudioSource(config, audioLog, captureSettings);
   const { gpio } = config;
   switch (gpio.backend) {
     case 'fake': {
@@ -54,7 +57,7 @@ export async function createHardware(config: Config, audioLog: Logger, gpioLog: 
   }
 }
 
-async function createAudioSource(config: Config, logger: Logger): Promise<AudioSource> {
+async function createAudioSource(config: Config, logger: Logger, captureSettings: CaptureSettingsSource): Promise<AudioSource> {
   const { audio } = config;
   const format = { sampleRateHz: audio.sampleRateHz, channels: audio.channels };
   if (audio.backend === 'alsa') {
@@ -63,6 +66,7 @@ async function createAudioSource(config: Config, logger: Logger): Promise<AudioS
       format,
       periodMs: audio.periodMs,
       bufferMs: audio.bufferMs,
+      ...(captureSettings ? { captureSettings } : {}),
       stallTimeoutMs: audio.stallTimeoutMs,
       restart: { initialMs: audio.restartInitialMs, maxMs: audio.restartMaxMs },
       // Capture must win the CPU over the transcriber; needs CAP_SYS_NICE (the unit grants it).

@@ -9,6 +9,11 @@ export interface ArecordSourceOptions {
   readonly format: PcmFormat;
   readonly periodMs: number;
   readonly bufferMs: number;
+  /**
+   * ALSA sizes read at every spawn (the degradation level's); they replace periodMs/bufferMs
+   * from the next restart on. Capture is never restarted just to apply them.
+   */
+  readonly captureSettings?: () => { readonly periodMs: number; readonly bufferMs: number };
   /** No frames for this long while starting or running: the child is killed and restarted. */
   readonly stallTimeoutMs: number;
   /**
@@ -146,9 +151,10 @@ export class ArecordSource implements AudioSource {
     return this.supervisor.pid;
   }
 
-  /** The arguments arecord is started with. */
+  /** The arguments arecord is started with (built per spawn, so the capture settings of that moment apply). */
   arecordArgs(): string[] {
-    const { format, periodMs, bufferMs, device, durationLimitSeconds } = this.options;
+    const { format, device, durationLimitSeconds } = this.options;
+    const { periodMs, bufferMs } = this.options.captureSettings?.() ?? this.options;
     const args = [
       // -q only hides the "Recording raw data ..." banner; xrun lines are printed regardless.
       '-q',

@@ -1,19 +1,29 @@
 import type { Logger } from '../log.js';
 import type { FaultSink } from '../ops/faults.js';
 import type { HealthCheckResult } from '../ops/health.js';
-import type { ResourceSnapshot } from '../ops/resources.js';
-import type { DegradeDecision, DegradePolicy } from './degrade.js';
+import { throttleHistory, type ResourceSnapshot } from '../ops/resources.js';
+import type { DegradeDecision, DegradeLevelName, DegradePolicy, DegradeTransitionCount } from './degrade.js';
 import type { EngineStatus, WhisperEngine } from './engine.js';
 import { checkModelFile, type ModelCatalog } from './model-file.js';
 import type { ModelInfo } from './models.js';
 import type { Transcriber, TranscriberStatus } from './transcriber.js';
+import { windowSettingsOf, type WindowSettings } from './window-settings.js';
 
 /**
  * Everything between a stored recording and its transcript, once built: the whisper.cpp server
  * (a supervised child), the persistent queue and live windows (Transcriber), the model tiers, and
  * the degradation policy that picks tier, threads or deferral from the resource monitor.
- * The composer builds the parts; this class runs them and applies the policy's decisions.
+ * The composer builds the parts; this class runs them and applies the policy's decisions:
+ * tier (/load) and threads (a restart) here, beam and encoder context per window (`windowSettings`,
+ * read by the window job), ALSA sizes at the next capture restart (`captureSettings`, read by the
+ * source when it spawns arecord: capture is never restarted for them), deferral via `paused`.
  */
+
+/** What capture reads each time it (re)starts arecord. */
+export interface CaptureSettings {
+  readonly periodMs: number;
+  readonly bufferMs: number;
+}
 
 export interface PipelineStatus {
   readonly engine: EngineStatus;
@@ -83,9 +93,52 @@ export class TranscriptionPipeline {
     await this.options.engine.stop();
   }
 
-  /** The degradation decision changed (live views); called after the fault is set. */
+  /** The level or its reasons changed (live views); called after the fault is set, never for an unchanged sample. */
   onDegradationChange(listener: (decision: DegradeDecision) => void): void {
     this.degradationListeners.push(listener);
+  }
+
+  /** For the window job, per window. */
+  windowSettings(): WindowSettings {
+    return windowSettingsOf(this.options.policy.decision);
+  }
+
+  /** For the audio source, per arecord spawn. */
+  captureSettings(): CaptureSettings {
+    const { alsaPeriodMs, alsaBufferMs } = this.options.policy.decision;
+    return { periodMs: alsaPeriodMs, bufferMs: alsaBufferMs };
+  }
+
+  /** For /metrics: transitions by from/to, and seconds per level up to now. */
+  degradationHistory(nowMs: number = Date.now()): { transitions: DegradeTransitionCount[]; secondsPerLevel: Record<DegradeLevelName, number> } {
+    const { policy } = this.options;
+    return { transitions: policy.transitions(), secondsPerLevel: policy.secondsPerLevel(nowMs) };
+  }
+
+  /**
+   * Health: the degradation level. Degraded above 0, never unhealthy: even deferred, capture
+   * goes on and jobs wait on disk, so a 503 would call a box down that still records. (The
+   * temperature check, on the same thresholds, does turn unhealthy at tempDeferC.)
+   */
+  degradationHealth(): Promise<HealthCheckResult> {
+    const decision = this.options.policy.decision;
+    const details = {
+      level: decision.level,
+      name: decision.name,
+      reasons: decision.reasons,
+      defer: decision.defer,
+      sinceMs: decision.sinceMs,
+      since: new Date(decision.sinceMs).toISOString(),
+      adaptive: this.options.adaptive,
+      tier: decision.tier,
+      threads: decision.threads,
+      beamSize: decision.beamSize,
+      // Reported, never acted on: what happened since boot is not pressure now.
+      sinceBoot: throttleHistory(this.options.resources().throttle),
+    };
+    const since = `since ${details.since}`;
+    if (decision.level === 0) return Promise.resolve({ status: 'healthy', message: `level 0 (normal) ${since}`, details });
+    return Promise.resolve({ status: 'degraded', message: `level ${decision.level} (${decision.name}) ${since}: ${decision.reasons.join(', ')}`, details });
   }
 
   status(): PipelineStatus {
@@ -136,14 +189,27 @@ export class TranscriptionPipeline {
     faults.set('engine', queue.breaker === 'closed' ? null : `transcription engine failing (breaker ${queue.breaker}), ${queue.queueSize} queued`, 'degraded');
   }
 
-  /** Applies the policy's decision to the engine: threads (a restart) and model tier (/load). */
+  /**
+   * Feeds the policy one sample. A transition is logged at info and applied to the engine; a
+   * change of reasons within a level only at debug. Both update the fault (LED, STATUS=) and the
+   * live views; an unchanged sample does nothing.
+   */
   private reviewDegradation(): void {
     const { policy, logger, faults, transcriber } = this.options;
-    const before = policy.decision;
-    const after = policy.update(this.options.resources(), Date.now());
-    if (after === before) return;
-    logger.warn({ from: before.name, to: after.name, reasons: after.reasons, threads: after.threads, tier: after.tier }, 'transcription degradation changed');
-    faults.set('degradation', after.level > 0 ? `transcription ${after.name}: ${after.reasons.join(', ')}` : null, 'degraded');
+    // `degradationLevel`, never `level`, in these log lines: it would overwrite pino's own `level`.
+    const change = policy.update(this.options.resources(), Date.now());
+    if (change.kind === 'none') return;
+    const after = change.decision;
+    if (change.kind === 'transition') {
+      const before = change.from;
+      logger.info(
+        { from: before.name, to: after.name, degradationLevel: after.level, reasons: after.reasons, threads: after.threads, tier: after.tier, beamSize: after.beamSize, defer: after.defer },
+        'transcription degradation level changed',
+      );
+    } else {
+      logger.debug({ degradationLevel: after.level, name: after.name, reasons: after.reasons }, 'transcription degradation reasons changed');
+    }
+    faults.set('degradation', after.level > 0 ? `transcription level ${after.level} (${after.name}): ${after.reasons.join(', ')}` : null, 'degraded');
     if (!after.defer) transcriber.wake();
     for (const listener of this.degradationListeners) {
       try {
@@ -152,11 +218,13 @@ export class TranscriptionPipeline {
         logger.error({ err: error }, 'degradation listener failed');
       }
     }
+    if (change.kind !== 'transition') return;
     this.applying = this.applying.then(() => this.apply(after)).catch((error: unknown) => {
       logger.error({ err: error }, 'could not apply the degradation decision');
     });
   }
 
+  /** Tier and threads of the decision (the policy keeps them unchanged while it defers). */
   private async apply(decision: DegradeDecision): Promise<void> {
     const { engine, catalog, logger } = this.options;
     if (!this.model.placeholder && decision.tier !== this.model.tier) {

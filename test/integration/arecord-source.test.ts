@@ -3,6 +3,7 @@
  * userspace PulseAudio (real-time paced, for kill and stall).
  */
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,35 @@ describe('arecord stderr parsing', () => {
 });
 
 describe('ArecordSource on the ALSA file plugin', () => {
+  it('takes the ALSA sizes from the capture settings at each spawn: the next restart applies a change', async () => {
+    const alsa = await createFakeAlsa(STEREO_48K);
+    await alsa.writeInfile(makeNoisePcm(STEREO_48K, 4_800));
+    const argsLog = join(alsa.dir, 'args.log');
+    const wrapper = join(alsa.dir, 'arecord-logging-args');
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${argsLog}'\nexec arecord "$@"\n`);
+    await chmod(wrapper, 0o755);
+    let sizes = { periodMs: 20, bufferMs: 100 };
+    // Each run ends after 0.1 s of audio (the file plugin is not paced), so arecord is respawned often.
+    const source = new ArecordSource(options({ device: alsa.device, env: alsa.env, arecordPath: wrapper, durationLimitSeconds: 0.1, captureSettings: () => sizes }));
+    expect(source.arecordArgs()).toContain('--buffer-time=100000');
+    const spawns = (): string[] => (existsSync(argsLog) ? readFileSync(argsLog, 'utf8') : '').split('\n').filter((line) => line !== '');
+    try {
+      await source.start();
+      await waitFor('a first run', () => spawns().length >= 1);
+      const restartsBefore = source.status().restarts;
+      sizes = { periodMs: 100, bufferMs: 1000 };
+      // Nothing was restarted for the change: the next natural respawn takes it.
+      expect(source.status().restarts).toBe(restartsBefore);
+      await waitFor('a run with the new sizes', () => spawns().some((line) => line.includes('--buffer-time=1000000')));
+      const lines = spawns();
+      expect(lines[0]).toContain('--period-time=20000 --buffer-time=100000');
+      expect(lines.at(-1)).toContain('--period-time=100000 --buffer-time=1000000');
+    } finally {
+      await source.stop();
+      await alsa.cleanup();
+    }
+  });
+
   it('captures 48 kHz stereo byte for byte', async () => {
     const alsa = await createFakeAlsa(STEREO_48K);
     const pcm = makeNoisePcm(STEREO_48K, 48_000);

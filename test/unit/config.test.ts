@@ -101,4 +101,44 @@ describe('configuration', () => {
     expect(docs).toContain('http.port = 8080');
     expect(docs.some((line) => line.startsWith('recorder.preRollMs = 500  # audio kept from before the press'))).toBe(true);
   });
+
+  it('SCOUT_HOST_ROOT points every /proc and /sys read at another tree', () => {
+    expect(loadConfig({ path: null, env: {} }).config.ops.hostRoot).toBe('/');
+    expect(loadConfig({ path: null, env: { SCOUT_HOST_ROOT: '/tmp/pi-tree' } }).config.ops.hostRoot).toBe('/tmp/pi-tree');
+  });
+
+  it('degradation: one set of thresholds with documented defaults, and a table of what each level does', () => {
+    const { degradation } = loadConfig({ path: null, env: {} }).config;
+    expect(degradation).toMatchObject({ tempLightC: 70, tempConstrainedC: 77, tempDeferC: 82, tempExitMarginC: 3, spikeSamples: 3, dwellMs: 60_000 });
+    expect(degradation.levels.normal).toMatchObject({ tier: 'normal', threadsDelta: 0, beamSize: null, defer: false });
+    expect(degradation.levels.constrained).toMatchObject({ tier: 'constrained', threadsMax: 1, beamSize: 1, alsaPeriodMs: 100, alsaBufferMs: 1000 });
+    expect(degradation.levels.deferred.defer).toBe(true);
+    const docs = schemaDocs();
+    expect(docs.some((line) => line.startsWith('degradation.levels.light.threadsDelta = -1'))).toBe(true);
+  });
+
+  it('degradation: the old ops temperature keys are gone, and thresholds out of order are each reported', async () => {
+    const path = await file({
+      ops: { tempDegradedC: 75 },
+      degradation: { tempLightC: 90, memAvailableMinMbDefer: 500, levels: { light: { alsaPeriodMs: 400, alsaBufferMs: 500 } } },
+    });
+    let problems: readonly string[] = [];
+    try {
+      loadConfig({ path, env: {} });
+    } catch (error) {
+      problems = (error as ConfigError).problems;
+    }
+    expect(problems).toEqual(['ops.tempDegradedC: unknown setting']);
+    const ordered = await file({ degradation: { tempLightC: 90, memAvailableMinMbDefer: 500, levels: { light: { alsaPeriodMs: 400, alsaBufferMs: 500 } } } });
+    try {
+      loadConfig({ path: ordered, env: {} });
+    } catch (error) {
+      problems = (error as ConfigError).problems;
+    }
+    expect(problems).toEqual([
+      'degradation.tempLightC: must be below tempConstrainedC, below tempDeferC, not above tempCriticalC',
+      'degradation.memAvailableMinMbDefer: must be below memAvailableMinMbConstrained',
+      'degradation.levels.light.alsaBufferMs: must hold at least two periods (alsaPeriodMs)',
+    ]);
+  });
 });

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { FaultBoard } from '../../src/ops/faults.js';
+import type { ResourceSnapshot } from '../../src/ops/resources.js';
+import { DegradePolicy, type DegradeDecision, type DegradeSettings } from '../../src/transcribe/degrade.js';
+import { TranscriptionPipeline, type PipelineOptions } from '../../src/transcribe/pipeline.js';
+import { captureLogger } from '../helpers/log-capture.js';
+
+const idle: ResourceSnapshot = {
+  sampledAtMs: 0,
+  socTempC: 50,
+  cpuUsageRatio: 0.1,
+  memTotalBytes: 4e9,
+  memAvailableBytes: 3e9,
+  cpuPressureSomeAvg10: 0,
+  memPressureSomeAvg10: 0,
+  memPressureFullAvg10: 0,
+  ioPressureSomeAvg10: 0,
+  ioPressureFullAvg10: 0,
+  throttle: null,
+  diskFreeBytes: 1e10,
+  diskTotalBytes: 3e10,
+  eventLoopLagP99Ms: 1,
+  eventLoopLagMaxMs: 1,
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the pipeline applies degradation decisions', () => {
+  it('a transition reconfigures the engine and is logged at info; a reason change only at debug; an unchanged sample does nothing', async () => {
+    // One sample enters a level and no dwell, so a real-time review every 20 ms walks the script.
+    const settings: DegradeSettings = { ...loadConfig({ path: null, env: {} }).config.degradation, spikeSamples: 1, dwellMs: 0 };
+    const policy = new DegradePolicy(settings, { threads: 3, beamSize: 2, alsaPeriodMs: 50, alsaBufferMs: 500 }, Date.now());
+    const script: ResourceSnapshot[] = [idle, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79, memPressureSomeAvg10: 30 }];
+    let sample = 0;
+    const reconfigured: number[] = [];
+    const engine = {
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      status: () => ({ threads: 3, restarts: 0, state: 'ready' }),
+      loadModel: () => Promise.resolve(),
+      reconfigure: (change: { threads?: number }) => {
+        if (change.threads !== undefined) reconfigured.push(change.threads);
+        return Promise.resolve();
+      },
+    };
+    const transcriber = {
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      wake: () => undefined,
+      status: () => ({ breaker: 'closed', queueSize: 0 }),
+    };
+    const catalog = { check: () => Promise.resolve({ path: '/nope', check: { ok: false, reason: 'not installed' } }) };
+    const faults = new FaultBoard(silentLogger());
+    const { logger, lines } = captureLogger();
+    const pipeline = new TranscriptionPipeline({
+      engine,
+      transcriber,
+      policy,
+      catalog,
+      model: { tier: 'normal', path: '/models/normal.bin', placeholder: false },
+      normalModelSha256: null,
+      serverBuilt: true,
+      adaptive: true,
+      reviewPeriodMs: 20,
+      resources: () => script[Math.min(sample++, script.length - 1)] ?? idle,
+      faults,
+      logger,
+    } as unknown as PipelineOptions);
+    const seen: DegradeDecision[] = [];
+    pipeline.onDegradationChange((decision) => seen.push(decision));
+    await pipeline.start();
+    try {
+      while (sample < script.length + 3) await sleep(20);
+    } finally {
+      await pipeline.stop();
+    }
+    expect(seen.map((decision) => [decision.name, decision.reasons])).toEqual([
+      ['constrained', ['temperature >= 77 C']],
+      ['constrained', ['temperature >= 77 C', 'memory pressure >= 20%']],
+    ]);
+    expect(reconfigured).toEqual([1]);
+    expect(pipeline.windowSettings()).toEqual({ beamSize: 1, audioCtxMarginFrames: 32 });
+    expect(pipeline.captureSettings()).toEqual({ periodMs: 100, bufferMs: 1000 });
+    expect(faults.messages()).toContain('transcription level 2 (constrained): temperature >= 77 C, memory pressure >= 20%');
+    const info = lines.filter((line) => line.msg === 'transcription degradation level changed');
+    expect(info).toHaveLength(1);
+    expect(info[0]).toMatchObject({ level: 30, from: 'normal', to: 'constrained' });
+    const debug = lines.filter((line) => line.msg === 'transcription degradation reasons changed');
+    expect(debug).toHaveLength(1);
+    expect(debug[0]?.level).toBe(20);
+  });
+});
