@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 
 /**
  * System state read straight from /sys and /proc every few seconds. Each reader takes the
- * filesystem root (default '/') so tests point it at a temp dir laid out like a Pi. Every
+ * host root (default '/', config `ops.hostRoot` / SCOUT_HOST_ROOT) so tests, and a person, run
+ * the real service against a scripted tree laid out like a Pi. Every
  * reader tolerates missing files (a laptop, a container, a CI runner) and reports null; none
  * throws.
  */
@@ -92,21 +93,27 @@ export async function readMemInfo(root = '/'): Promise<MemInfo | null> {
   return { totalBytes, availableBytes };
 }
 
-export interface CpuPressure {
-  /** Share of the last 10 s in which some runnable task waited for a CPU, in percent. */
+export type PressureResource = 'cpu' | 'memory' | 'io';
+
+export interface Pressure {
+  /** Share of the last 10 s in which some task waited for the resource, in percent. */
   readonly someAvg10: number;
   readonly someAvg60: number;
+  /** Share in which every non-idle task waited at once; null where the kernel has no "full" line (cpu before 5.13). */
+  readonly fullAvg10: number | null;
 }
 
-/** /proc/pressure/cpu (PSI); absent on kernels built without it. */
-export async function readCpuPressure(root = '/'): Promise<CpuPressure | null> {
-  const text = await readText(join(root, 'proc/pressure/cpu'));
-  const line = text?.split('\n').find((l) => l.startsWith('some '));
-  if (!line) return null;
-  const avg10 = /avg10=([\d.]+)/.exec(line)?.[1];
-  const avg60 = /avg60=([\d.]+)/.exec(line)?.[1];
+/** /proc/pressure/<resource> (PSI); null on kernels built without it. */
+export async function readPressure(resource: PressureResource, root = '/'): Promise<Pressure | null> {
+  const text = await readText(join(root, 'proc/pressure', resource));
+  const lines = text?.split('\n') ?? [];
+  const some = lines.find((l) => l.startsWith('some '));
+  if (!some) return null;
+  const avg10 = /avg10=([\d.]+)/.exec(some)?.[1];
+  const avg60 = /avg60=([\d.]+)/.exec(some)?.[1];
   if (avg10 === undefined || avg60 === undefined) return null;
-  return { someAvg10: Number(avg10), someAvg60: Number(avg60) };
+  const fullAvg10 = /avg10=([\d.]+)/.exec(lines.find((l) => l.startsWith('full ')) ?? '')?.[1];
+  return { someAvg10: Number(avg10), someAvg60: Number(avg60), fullAvg10: fullAvg10 === undefined ? null : Number(fullAvg10) };
 }
 
 /** The Pi firmware's throttle bits (`vcgencmd get_throttled`). "now" bits 0-3, "has occurred since boot" bits 16-19. */
@@ -157,9 +164,32 @@ export function parseThrottled(output: string): ThrottleFlags | null {
   return throttleFlagsFromBits(Number.parseInt(match[1], 16));
 }
 
+/** The since-boot bits in words, for reports only: they say what happened, not what happens now. */
+export function throttleHistory(flags: ThrottleFlags | null): string[] {
+  if (!flags) return [];
+  const history: string[] = [];
+  if (flags.underVoltageOccurred) history.push('under-voltage since boot');
+  if (flags.frequencyCappedOccurred) history.push('frequency capped since boot');
+  if (flags.throttledOccurred) history.push('throttled since boot');
+  if (flags.softTempLimitOccurred) history.push('soft temperature limit since boot');
+  return history;
+}
+
+/**
+ * vcgencmd under a host root: on the real root, the one on PATH; under a scripted tree, its
+ * stand-in at <root>/usr/bin/vcgencmd (absent there: the hwmon alarm is read instead).
+ */
+export function defaultVcgencmdPath(root: string): string {
+  return isRealRoot(root) ? 'vcgencmd' : join(root, 'usr/bin/vcgencmd');
+}
+
+function isRealRoot(root: string): boolean {
+  return join(root, '/') === '/';
+}
+
 export interface ThrottleReaderOptions {
   readonly root?: string;
-  /** Path of vcgencmd; null skips it. Default 'vcgencmd' from PATH. */
+  /** Path of vcgencmd; null skips it. Default: defaultVcgencmdPath(root). */
   readonly vcgencmdPath?: string | null;
   readonly timeoutMs?: number;
 }
@@ -178,7 +208,7 @@ function runVcgencmd(path: string, timeoutMs: number): Promise<string | null> {
  * gives only the current under-voltage bit. Null when neither exists (not a Pi).
  */
 export async function readThrottleFlags(options: ThrottleReaderOptions = {}): Promise<ThrottleFlags | null> {
-  const vcgencmd = options.vcgencmdPath === undefined ? 'vcgencmd' : options.vcgencmdPath;
+  const vcgencmd = options.vcgencmdPath === undefined ? defaultVcgencmdPath(options.root ?? '/') : options.vcgencmdPath;
   if (vcgencmd !== null) {
     const output = await runVcgencmd(vcgencmd, options.timeoutMs ?? 2000);
     const flags = output === null ? null : parseThrottled(output);
@@ -216,6 +246,11 @@ export interface ResourceSnapshot {
   readonly memTotalBytes: number | null;
   readonly memAvailableBytes: number | null;
   readonly cpuPressureSomeAvg10: number | null;
+  /** /proc/pressure/memory and /proc/pressure/io, percent. */
+  readonly memPressureSomeAvg10: number | null;
+  readonly memPressureFullAvg10: number | null;
+  readonly ioPressureSomeAvg10: number | null;
+  readonly ioPressureFullAvg10: number | null;
   readonly throttle: ThrottleFlags | null;
   readonly diskFreeBytes: number | null;
   readonly diskTotalBytes: number | null;
@@ -231,6 +266,10 @@ const emptySnapshot: ResourceSnapshot = {
   memTotalBytes: null,
   memAvailableBytes: null,
   cpuPressureSomeAvg10: null,
+  memPressureSomeAvg10: null,
+  memPressureFullAvg10: null,
+  ioPressureSomeAvg10: null,
+  ioPressureFullAvg10: null,
   throttle: null,
   diskFreeBytes: null,
   diskTotalBytes: null,
@@ -242,10 +281,11 @@ export interface ResourceMonitorOptions {
   readonly logger: Logger;
   /** Sampling period; a few seconds is plenty for temperature and memory. */
   readonly periodMs: number;
-  /** Filesystem root for /sys and /proc. Default '/'. */
+  /** Host root for every /sys and /proc read and the vcgencmd stand-in (config ops.hostRoot). Default '/'. */
   readonly root?: string;
   /** Directory whose filesystem's free space is reported (the data dir); null skips. */
   readonly dataDir: string | null;
+  /** Default: defaultVcgencmdPath(root); null skips vcgencmd. */
   readonly vcgencmdPath?: string | null;
   readonly nowMs?: () => number;
 }
@@ -291,12 +331,15 @@ export class ResourceMonitor {
   async sample(): Promise<void> {
     try {
       const root = this.options.root ?? '/';
-      const [socTempC, cpu, mem, pressure, throttle, disk] = await Promise.all([
+      const vcgencmdPath = this.options.vcgencmdPath === undefined ? defaultVcgencmdPath(root) : this.options.vcgencmdPath;
+      const [socTempC, cpu, mem, cpuPressure, memPressure, ioPressure, throttle, disk] = await Promise.all([
         readSocTemperatureC(root),
         readCpuTimes(root),
         readMemInfo(root),
-        readCpuPressure(root),
-        readThrottleFlags({ root, vcgencmdPath: this.vcgencmdFailures < 3 ? this.options.vcgencmdPath : null }),
+        readPressure('cpu', root),
+        readPressure('memory', root),
+        readPressure('io', root),
+        readThrottleFlags({ root, vcgencmdPath: this.vcgencmdFailures < 3 ? vcgencmdPath : null }),
         this.options.dataDir === null ? Promise.resolve(null) : readDiskFree(this.options.dataDir),
       ]);
       // Three misses in a row mean no vcgencmd (not a Pi, not installed, sandboxed): stop spawning it.
@@ -314,7 +357,11 @@ export class ResourceMonitor {
         cpuUsageRatio: usage,
         memTotalBytes: mem?.totalBytes ?? null,
         memAvailableBytes: mem?.availableBytes ?? null,
-        cpuPressureSomeAvg10: pressure?.someAvg10 ?? null,
+        cpuPressureSomeAvg10: cpuPressure?.someAvg10 ?? null,
+        memPressureSomeAvg10: memPressure?.someAvg10 ?? null,
+        memPressureFullAvg10: memPressure?.fullAvg10 ?? null,
+        ioPressureSomeAvg10: ioPressure?.someAvg10 ?? null,
+        ioPressureFullAvg10: ioPressure?.fullAvg10 ?? null,
         throttle,
         diskFreeBytes: disk?.freeBytes ?? null,
         diskTotalBytes: disk?.totalBytes ?? null,

@@ -7,12 +7,14 @@ import {
   ResourceMonitor,
   cpuUsageRatio,
   parseThrottled,
-  readCpuPressure,
   readCpuTimes,
   readDiskFree,
   readMemInfo,
+  readPressure,
   readSocTemperatureC,
   readThrottleFlags,
+  throttleHistory,
+  throttleFlagsFromBits,
 } from '../../src/ops/resources.js';
 
 let root: string;
@@ -61,9 +63,14 @@ describe('readers on a Pi-shaped tree', () => {
     expect(await readMemInfo(root)).toEqual({ totalBytes: 3884432 * 1024, availableBytes: 2000000 * 1024 });
   });
 
-  it('CPU pressure from /proc/pressure/cpu', async () => {
+  it('CPU, memory and io pressure from /proc/pressure/*', async () => {
     await put('proc/pressure/cpu', 'some avg10=12.50 avg60=3.10 avg300=0.90 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
-    expect(await readCpuPressure(root)).toEqual({ someAvg10: 12.5, someAvg60: 3.1 });
+    await put('proc/pressure/memory', 'some avg10=25.00 avg60=8.00 avg300=1.00 total=99\nfull avg10=11.20 avg60=2.00 avg300=0.10 total=9\n');
+    // Kernels before 5.13 print no "full" line for cpu; io has both.
+    await put('proc/pressure/io', 'some avg10=41.00 avg60=20.00 avg300=5.00 total=7\n');
+    expect(await readPressure('cpu', root)).toEqual({ someAvg10: 12.5, someAvg60: 3.1, fullAvg10: 0 });
+    expect(await readPressure('memory', root)).toEqual({ someAvg10: 25, someAvg60: 8, fullAvg10: 11.2 });
+    expect(await readPressure('io', root)).toEqual({ someAvg10: 41, someAvg60: 20, fullAvg10: null });
   });
 
   it('throttle flags: vcgencmd hex bits, now and since boot', () => {
@@ -81,6 +88,18 @@ describe('readers on a Pi-shaped tree', () => {
       softTempLimitOccurred: false,
     });
     expect(parseThrottled('error=1')).toBeNull();
+  });
+
+  it('throttle history: the since-boot bits in words, apart from the now bits', () => {
+    expect(throttleHistory(throttleFlagsFromBits(0x1))).toEqual([]);
+    expect(throttleHistory(throttleFlagsFromBits(0x50005))).toEqual(['under-voltage since boot', 'throttled since boot']);
+    expect(throttleHistory(null)).toEqual([]);
+  });
+
+  it('throttle flags: the vcgencmd stand-in under the host root', async () => {
+    await put('usr/bin/vcgencmd', '#!/bin/sh\n[ "$1" = get_throttled ] && echo throttled=0x50000\n');
+    await chmod(join(root, 'usr/bin/vcgencmd'), 0o755);
+    expect(await readThrottleFlags({ root })).toMatchObject({ source: 'vcgencmd', underVoltage: false, underVoltageOccurred: true, throttledOccurred: true });
   });
 
   it('throttle flags: runs a real vcgencmd executable', async () => {
@@ -103,7 +122,10 @@ describe('readers on a Pi-shaped tree', () => {
     expect(await readSocTemperatureC(root)).toBeNull();
     expect(await readCpuTimes(root)).toBeNull();
     expect(await readMemInfo(root)).toBeNull();
-    expect(await readCpuPressure(root)).toBeNull();
+    expect(await readPressure('cpu', root)).toBeNull();
+    expect(await readPressure('memory', root)).toBeNull();
+    // No stand-in under this root, no hwmon alarm: not a Pi (the real PATH is never consulted).
+    expect(await readThrottleFlags({ root })).toBeNull();
     expect(await readThrottleFlags({ root, vcgencmdPath: null })).toBeNull();
     expect(await readDiskFree(join(root, 'missing'))).toBeNull();
   });
@@ -153,6 +175,38 @@ describe('ResourceMonitor', () => {
       await new Promise((r) => setTimeout(r, 30));
       await monitor.sample();
       expect(monitor.snapshot().eventLoopLagMaxMs).toBeGreaterThan(100);
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  it('runs entirely on a scripted host tree: pressure files, thermal zones, meminfo, a vcgencmd stand-in', async () => {
+    await put('sys/class/thermal/thermal_zone0/type', 'cpu-thermal\n');
+    await put('sys/class/thermal/thermal_zone0/temp', '77400\n');
+    await put('proc/stat', statLine(100, 900));
+    await put('proc/meminfo', 'MemTotal: 4000000 kB\nMemAvailable: 120000 kB\n');
+    await put('proc/pressure/cpu', 'some avg10=45.00 avg60=3.10 avg300=0.90 total=1\n');
+    await put('proc/pressure/memory', 'some avg10=22.00 avg60=1.00 avg300=0.00 total=1\nfull avg10=3.00 avg60=0.00 avg300=0.00 total=1\n');
+    await put('proc/pressure/io', 'some avg10=5.00 avg60=1.00 avg300=0.00 total=1\nfull avg10=1.50 avg60=0.00 avg300=0.00 total=1\n');
+    await put('usr/bin/vcgencmd', '#!/bin/sh\necho throttled=0x50005\n');
+    await chmod(join(root, 'usr/bin/vcgencmd'), 0o755);
+    const monitor = new ResourceMonitor({ logger: silentLogger(), periodMs: 60_000, root, dataDir: root, nowMs: () => 5 });
+    await monitor.start();
+    try {
+      expect(monitor.snapshot()).toMatchObject({
+        socTempC: 77.4,
+        memAvailableBytes: 120000 * 1024,
+        cpuPressureSomeAvg10: 45,
+        memPressureSomeAvg10: 22,
+        memPressureFullAvg10: 3,
+        ioPressureSomeAvg10: 5,
+        ioPressureFullAvg10: 1.5,
+        throttle: { source: 'vcgencmd', underVoltage: true, throttled: true, underVoltageOccurred: true },
+      });
+      // The script changes: the next sample sees it.
+      await put('proc/pressure/io', 'some avg10=60.00 avg60=1.00 avg300=0.00 total=1\nfull avg10=50.00 avg60=0.00 avg300=0.00 total=1\n');
+      await monitor.sample();
+      expect(monitor.snapshot()).toMatchObject({ ioPressureSomeAvg10: 60, ioPressureFullAvg10: 50 });
     } finally {
       await monitor.stop();
     }
