@@ -31,6 +31,7 @@ export interface EventWiringOptions {
   readonly recordings: Pick<RecordingsRepo, 'get'>;
   readonly transcription: {
     readonly transcriber: Pick<Transcriber, 'onProgress' | 'onBusyChange' | 'partial' | 'jobs'>;
+    /** Fires on level transitions and reason changes only. */
     onDegradationChange(listener: (decision: DegradeDecision) => void): void;
   } | null;
   readonly health: () => Promise<HealthReport>;
@@ -95,7 +96,14 @@ export class EventWiring {
     transcription.transcriber.onProgress((progress) => this.guard(() => this.progress(progress)));
     transcription.onDegradationChange((decision) =>
       this.guard(() =>
-        this.options.hub.publish({ kind: 'degradation', level: decision.level, name: decision.name, defer: decision.defer, reasons: decision.reasons }),
+        this.options.hub.publish({
+          kind: 'degradation',
+          level: decision.level,
+          name: decision.name,
+          defer: decision.defer,
+          reasons: decision.reasons,
+          sinceMs: decision.sinceMs,
+        }),
       ),
     );
   }

@@ -40,6 +40,7 @@ export function buildHealth(wiring: HealthWiring): HealthRegistry {
     health.register('model', () => transcription.modelHealth());
     health.register('engine', () => transcription.engineHealth());
     health.register('transcription', () => transcription.queueHealth());
+    health.register('degradation', () => transcription.degradationHealth());
   }
   return health;
 }

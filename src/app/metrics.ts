@@ -45,6 +45,8 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
     },
     breakerState: () => transcription?.status().queue.breaker ?? null,
     degradationLevel: () => transcription?.status().degradation.level ?? null,
+    degradationTransitions: () => transcription?.degradationHistory().transitions ?? null,
+    degradationLevelSeconds: () => transcription?.degradationHistory().secondsPerLevel ?? null,
     eventSubscribers: () => events.stats().subscribers,
     eventClientsDropped: () => events.stats().dropped,
   });

@@ -61,7 +61,15 @@ export type LiveEvent =
   /** Pending jobs (queued + running) and the one running. */
   | { readonly kind: 'queue'; readonly size: number; readonly running: { readonly recordingId: string; readonly seq: number } | null }
   /** The transcription degradation level (src/transcribe/degrade.ts). */
-  | { readonly kind: 'degradation'; readonly level: number; readonly name: string; readonly defer: boolean; readonly reasons: readonly string[] }
+  | {
+      readonly kind: 'degradation';
+      readonly level: number;
+      readonly name: string;
+      readonly defer: boolean;
+      readonly reasons: readonly string[];
+      /** Wall-clock ms the level was entered. */
+      readonly sinceMs: number;
+    }
   /** The fault board, whole, after a change. */
   | { readonly kind: 'faults'; readonly faults: readonly Fault[] }
   /** The health report's overall status and each check's status, after one of them changed. */

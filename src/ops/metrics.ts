@@ -40,6 +40,10 @@ export interface MetricSources {
   breakerState?: () => BreakerState | null;
   /** 0 = full quality; higher = more degraded (smaller model, fewer threads, deferred work). */
   degradationLevel?: () => number | null;
+  /** Level changes so far by from/to (level names), kept by the policy. */
+  degradationTransitions?: () => readonly { readonly from: string; readonly to: string; readonly count: number }[] | null;
+  /** Seconds spent in each level (by name) since start, the current stay included. */
+  degradationLevelSeconds?: () => Readonly<Record<string, number>> | null;
   socTemperatureC?: () => number | null;
   throttleFlags?: () => ThrottleFlags | null;
   diskFreeBytes?: () => number | null;
@@ -126,6 +130,30 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
     },
   });
 
+  new Counter({
+    name: 'scout_degradation_transitions_total',
+    help: 'Degradation level changes, by from and to level name.',
+    labelNames: ['from', 'to'] as const,
+    registers,
+    collect() {
+      const transitions = sources.degradationTransitions?.() ?? null;
+      if (transitions === null) return;
+      this.reset();
+      for (const { from, to, count } of transitions) this.inc({ from, to }, count);
+    },
+  });
+  new Counter({
+    name: 'scout_degradation_level_seconds_total',
+    help: 'Time spent in each degradation level since start, by level name.',
+    labelNames: ['level'] as const,
+    registers,
+    collect() {
+      const seconds = sources.degradationLevelSeconds?.() ?? null;
+      if (seconds === null) return;
+      this.reset();
+      for (const [level, total] of Object.entries(seconds)) this.inc({ level }, total);
+    },
+  });
   keptCounter('scout_audio_buffer_overruns_total', 'Capture overruns (xruns) reported by the audio source.', () => sources.bufferOverruns?.());
   keptCounter('scout_audio_capture_restarts_total', 'Times the capture process was restarted after a failure.', () => sources.captureRestarts?.());
   keptCounter('scout_transcription_engine_restarts_total', 'Times the transcription engine process was restarted.', () => sources.engineRestarts?.());

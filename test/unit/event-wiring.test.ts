@@ -129,13 +129,25 @@ describe('live event wiring', () => {
     const t = setup();
     await t.wiring.start();
     t.faults.set('disk', 'disk nearly full', 'fatal');
-    t.degrade({ level: 2, name: 'constrained', tier: 'constrained', threads: 1, defer: false, reasons: ['hot'] });
+    t.degrade({
+      level: 2,
+      name: 'constrained',
+      tier: 'constrained',
+      threads: 1,
+      defer: false,
+      reasons: ['hot'],
+      sinceMs: 1234,
+      beamSize: 1,
+      audioCtxMarginFrames: 32,
+      alsaPeriodMs: 100,
+      alsaBufferMs: 1000,
+    });
     await sleep(60);
     t.setHealth({ status: 'degraded', checkedAt: '', checks: { disk: { status: 'degraded', message: '', checkedAt: '', durationMs: 1 } } });
     await sleep(60);
     const events = t.events();
     expect(events).toContainEqual({ kind: 'faults', faults: [{ key: 'disk', message: 'disk nearly full', severity: 'fatal' }] });
-    expect(events).toContainEqual({ kind: 'degradation', level: 2, name: 'constrained', defer: false, reasons: ['hot'] });
+    expect(events).toContainEqual({ kind: 'degradation', level: 2, name: 'constrained', defer: false, reasons: ['hot'], sinceMs: 1234 });
     expect(events).toContainEqual({ kind: 'level', peakDbfs: -6, rmsDbfs: -20 });
     expect(events.filter((event) => event.kind === 'health')).toEqual([
       { kind: 'health', status: 'healthy', checks: {} },

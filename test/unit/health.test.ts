@@ -14,6 +14,12 @@ import {
   type HealthCheckResult,
 } from '../../src/ops/health.js';
 
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { throttleFlagsFromBits, type ResourceSnapshot } from '../../src/ops/resources.js';
+import { DegradePolicy } from '../../src/transcribe/degrade.js';
+import { TranscriptionPipeline, type PipelineOptions } from '../../src/transcribe/pipeline.js';
+
 const ok = (message = 'fine'): Promise<HealthCheckResult> => Promise.resolve({ status: 'healthy', message });
 
 describe('HealthRegistry', () => {
@@ -150,5 +156,45 @@ describe('ready-made checks', () => {
       message: 'microphone restarting: arecord: No such device',
     });
     expect((await at({ ...base, state: 'failed' })).status).toBe('unhealthy');
+  });
+});
+
+describe('degradation check', () => {
+  const snapshot: ResourceSnapshot = {
+    sampledAtMs: 0,
+    socTempC: 50,
+    cpuUsageRatio: 0.1,
+    memTotalBytes: 4e9,
+    memAvailableBytes: 3e9,
+    cpuPressureSomeAvg10: 0,
+    memPressureSomeAvg10: 0,
+    memPressureFullAvg10: 0,
+    ioPressureSomeAvg10: 0,
+    ioPressureFullAvg10: 0,
+    throttle: throttleFlagsFromBits(0x10000),
+    diskFreeBytes: 1e10,
+    diskTotalBytes: 3e10,
+    eventLoopLagP99Ms: 1,
+    eventLoopLagMaxMs: 1,
+  };
+
+  it('healthy at level 0, degraded above it with the level, reasons and since when; since-boot throttling only reported', async () => {
+    const policy = new DegradePolicy(loadConfig({ path: null, env: {} }).config.degradation, { threads: 3, beamSize: 1, alsaPeriodMs: 50, alsaBufferMs: 500 }, 0);
+    let current = snapshot;
+    // Only the parts degradationHealth() reads; the rest of the pipeline is not involved.
+    const pipeline = new TranscriptionPipeline({ policy, adaptive: true, resources: () => current, logger: silentLogger() } as unknown as PipelineOptions);
+    const calm = await pipeline.degradationHealth();
+    expect(calm.status).toBe('healthy');
+    expect(calm.details).toMatchObject({ level: 0, name: 'normal', reasons: [], defer: false, sinceMs: 0, sinceBoot: ['under-voltage since boot'] });
+    current = { ...snapshot, socTempC: 79 };
+    for (const atMs of [120_000, 125_000, 130_000]) policy.update(current, atMs);
+    const hot = await pipeline.degradationHealth();
+    expect(hot.status).toBe('degraded');
+    expect(hot.message).toBe('level 2 (constrained) since 1970-01-01T00:02:10.000Z: temperature >= 77 C');
+    expect(hot.details).toMatchObject({ level: 2, name: 'constrained', reasons: ['temperature >= 77 C'], sinceMs: 130_000, since: '1970-01-01T00:02:10.000Z', tier: 'constrained', threads: 1 });
+    // Even deferred it is never unhealthy: capture goes on and the jobs wait.
+    for (const atMs of [135_000, 140_000, 145_000]) policy.update({ ...snapshot, diskFreeBytes: 100 * 1_048_576 }, atMs);
+    expect(policy.decision.defer).toBe(true);
+    expect((await pipeline.degradationHealth()).status).toBe('degraded');
   });
 });

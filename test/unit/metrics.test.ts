@@ -1,9 +1,28 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { createScoutMetrics } from '../../src/ops/metrics.js';
-import { throttleFlagsFromBits } from '../../src/ops/resources.js';
+import { throttleFlagsFromBits, type ResourceSnapshot } from '../../src/ops/resources.js';
+import { DegradePolicy } from '../../src/transcribe/degrade.js';
 
+const idleSnapshot: ResourceSnapshot = {
+  sampledAtMs: 0,
+  socTempC: 50,
+  cpuUsageRatio: 0.1,
+  memTotalBytes: 4e9,
+  memAvailableBytes: 3e9,
+  cpuPressureSomeAvg10: 0,
+  memPressureSomeAvg10: 0,
+  memPressureFullAvg10: 0,
+  ioPressureSomeAvg10: 0,
+  ioPressureFullAvg10: 0,
+  throttle: null,
+  diskFreeBytes: 1e10,
+  diskTotalBytes: 3e10,
+  eventLoopLagP99Ms: 1,
+  eventLoopLagMaxMs: 1,
+};
 const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? null;
 if (promtool === null) console.warn('SKIPPING promtool check: promtool not installed (Debian package prometheus)');
 
@@ -108,7 +127,12 @@ describe('Scout metrics', () => {
       queueSize: () => 1,
       oldestJobAgeSeconds: () => 4.2,
       breakerState: () => 'closed',
-      degradationLevel: () => 0,
+      degradationLevel: () => 1,
+      degradationTransitions: () => [
+        { from: 'normal', to: 'light', count: 2 },
+        { from: 'light', to: 'normal', count: 1 },
+      ],
+      degradationLevelSeconds: () => ({ normal: 600.5, light: 75, constrained: 0, deferred: 0 }),
       socTemperatureC: () => 55,
       throttleFlags: () => throttleFlagsFromBits(0),
       diskFreeBytes: () => 12e9,
@@ -133,5 +157,24 @@ describe('Scout metrics', () => {
   it.skipIf(promtool === null)('promtool rejects a broken exposition (the check is real)', async () => {
     const result = await promtoolCheck('# TYPE scout_bad counter\nscout_bad{ 1\n');
     expect(result.code).not.toBe(0);
+  });
+
+  it('degradation: the level, the transitions by from/to and the time per level, from the policy at scrape time', async () => {
+    const settings = loadConfig({ path: null, env: {} }).config.degradation;
+    const policy = new DegradePolicy(settings, { threads: 3, beamSize: 1, alsaPeriodMs: 50, alsaBufferMs: 500 }, 0);
+    const hot = { ...idleSnapshot, socTempC: 79 };
+    for (let atMs = 0; atMs <= 10_000; atMs += 5000) policy.update(hot, atMs);
+    const metrics = createScoutMetrics({ defaultMetrics: false });
+    metrics.setSources({
+      degradationLevel: () => policy.decision.level,
+      degradationTransitions: () => policy.transitions(),
+      degradationLevelSeconds: () => policy.secondsPerLevel(70_000),
+    });
+    const body = (await metrics.scrape()).body;
+    expect(body).toMatch(/^scout_degradation_level 2$/m);
+    expect(body).toMatch(/^scout_degradation_transitions_total\{from="normal",to="constrained"\} 1$/m);
+    expect(body).toMatch(/^scout_degradation_level_seconds_total\{level="normal"\} 10$/m);
+    expect(body).toMatch(/^scout_degradation_level_seconds_total\{level="constrained"\} 60$/m);
+    expect(body).toMatch(/^# TYPE scout_degradation_transitions_total counter$/m);
   });
 });

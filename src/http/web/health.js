@@ -94,5 +94,7 @@ function showTranscriptionLine() {
   line.dataset.level = String(degradation.level);
   const reasons = degradation.reasons?.length ? `: ${degradation.reasons.join(', ')}` : '';
   const deferred = degradation.defer ? ' (new work waits)' : '';
-  line.textContent = `Degradation: level ${degradation.level}, ${degradation.name}${reasons}${deferred}`;
+  // sinceMs: when the level was entered (absent from an older server).
+  const since = degradation.level > 0 && Number.isFinite(degradation.sinceMs) ? ` since ${new Date(degradation.sinceMs).toLocaleTimeString()}` : '';
+  line.textContent = `Degradation: level ${degradation.level}, ${degradation.name}${since}${reasons}${deferred}`;
 }
