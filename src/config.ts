@@ -145,6 +145,10 @@ const TranscriptionSchema = Type.Object(
     readyTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
     niceness: Type.Integer({ minimum: 0, maximum: 19, default: 10, description: 'added to our nice value: capture wins the CPU' }),
     adaptive: Type.Boolean({ default: true, description: 'degrade model tier/threads/deferral under thermal or CPU pressure' }),
+    catchUp: Type.Boolean({
+      default: true,
+      description: 'redo transcripts made at a lower model tier at the normal tier, in the background, once the level is back to normal and the queue is idle (never on the placeholder model)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

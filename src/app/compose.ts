@@ -30,6 +30,8 @@ import { ModelCatalog } from '../transcribe/model-file.js';
 import { chooseModel } from '../transcribe/models.js';
 import { TranscriptionPipeline } from '../transcribe/pipeline.js';
 import { Transcriber } from '../transcribe/transcriber.js';
+import { CatchUp } from '../transcribe/catch-up.js';
+import { windowSettingsOf } from '../transcribe/window-settings.js';
 import { FaultBoard } from '../ops/faults.js';
 import { buildHealth } from './health.js';
 import { LedPresenter } from './leds.js';
@@ -112,6 +114,24 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     logger: named('appliance'),
   });
   const leds = new LedPresenter({ leds: hardware.leds, appliance, faults });
+  const catchUp = transcription
+    ? new CatchUp({
+        // Off on the placeholder model: its text is not speech, there is nothing to improve.
+        enabled: config.transcription.catchUp && !transcription.status().model.placeholder,
+        transcriber: transcription.transcriber,
+        transcripts: store.transcripts,
+        recordings,
+        recordingsDir,
+        level: () => transcription.status().degradation.level,
+        isRecording: () => appliance.snapshot().phase === 'recording',
+        currentModel: () => transcription.status().model,
+        logger: named('catch-up'),
+      })
+    : null;
+  if (transcription && catchUp) {
+    transcription.onDegradationChange(() => catchUp.wake());
+    appliance.onChange(() => catchUp.wake());
+  }
   capture.onChunk(() => recorder.onCaptureChunk());
   button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
   watchSourceFaults(source, faults);
@@ -212,6 +232,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     { name: 'events', start: () => events.start(), stop: () => events.stop() },
     // The appliance finishes the take while capture still runs, so the last words reach the file.
     { name: 'appliance', start: () => appliance.start(), stop: () => appliance.stop() },
+    // After the appliance: it asks whether a take is being recorded before each redo.
+    ...(catchUp ? [{ name: 'catch-up', start: () => catchUp.start(), stop: () => catchUp.stop() }] : []),
     { name: 'capture', start: () => capture.start(), stop: () => capture.stop() },
     { name: 'button', start: () => button.start(), stop: () => button.stop() },
     {
@@ -306,8 +328,12 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
       },
       onError: (kind) => metrics.transcriptionErrors.inc({ kind }),
     },
-    degraded: () => policy.decision.level > 0 || engine.status().model === constrainedPath,
+    currentModel: () => {
+      const path = engine.status().model;
+      return { path, tier: path === constrainedPath ? 'constrained' : 'normal' };
+    },
     paused: () => policy.decision.defer,
+    windowSettings: () => windowSettingsOf(policy.decision),
   });
   return new TranscriptionPipeline({
     engine,

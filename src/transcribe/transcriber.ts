@@ -23,6 +23,7 @@ import { LiveWindows, type LiveTranscription } from './live.js';
 import { QueueRunner, type RunningJob } from './queue.js';
 import { recutRecording, resumeInterrupted } from './resume.js';
 import type { Stitched } from './stitch.js';
+import type { WindowSettings } from './window-settings.js';
 import { WindowJobHandler, type CurrentModel, type TranscriptionEngine, type WindowJobOptions } from './window-job.js';
 
 export interface TranscriberConfig extends WindowJobOptions {
@@ -53,15 +54,12 @@ export interface TranscriberDeps {
   readonly logger: Logger;
   readonly hooks?: TranscriberHooks;
   /**
-   * @deprecated Ignored: a transcript's quality is now the worst tier its windows ran with
-   * (`currentModel`), not a flag judged at completion. Kept so an older composer still compiles.
-   */
-  readonly degraded?: () => boolean;
-  /**
    * The model the engine runs now and its tier, read around every request so each window records
    * what it ran with. Default: the engine's model path, tier 'normal'.
    */
   readonly currentModel?: () => CurrentModel;
+  /** Beam and encoder margin per window (the degradation level's: pipeline's windowSettingsOf). Default: config.beamSize. */
+  readonly windowSettings?: () => WindowSettings;
   readonly nowMs?: () => number;
   /**
    * True while transcription must wait (e.g. DegradePolicy's `decision.defer` under severe
@@ -143,6 +141,7 @@ export class Transcriber {
       reportError,
       vocabulary: deps.vocabulary ?? (() => deps.store.vocabulary.get()),
       currentModel: deps.currentModel ?? (() => ({ path: deps.engine.status().model, tier: 'normal' })),
+      windowSettings: deps.windowSettings,
     });
     this.assembler = new TranscriptAssembler({
       store: deps.store,

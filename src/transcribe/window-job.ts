@@ -14,6 +14,7 @@ import type { RecordingsRepo } from '../store/recordings.js';
 import { BreakerOpenError, BreakerTimeoutError, isEngineFailure, type EngineBreaker } from './breaker.js';
 import { audioCtxFor, EngineAbortedError, type TranscribeRequest } from './engine.js';
 import type { JobOutcome } from './queue.js';
+import type { WindowSettings } from './window-settings.js';
 import { detectSpeech } from './vad.js';
 
 /** What the transcriber needs back from the engine for one window. */
@@ -60,6 +61,8 @@ interface WindowJobDeps {
   readonly vocabulary: () => readonly string[];
   /** The model the engine runs now and its tier (read before and after each request). */
   readonly currentModel: () => CurrentModel;
+  /** The degradation level's beam and encoder margin, read for every window. Default: options.beamSize, 64 frames. */
+  readonly windowSettings?: () => WindowSettings;
 }
 
 /**
@@ -110,9 +113,10 @@ export class WindowJobHandler {
       return { kind: 'done', result: { segments: [], noSpeech: true, processingMs: 0, audioCtx: 0, model: basename(modelBefore.path), threads: 0 } };
     }
     const durationMs = (range.pcm.length / sampleRateHz) * 1000;
-    const audioCtx = audioCtxFor(durationMs);
+    const settings = this.deps.windowSettings?.() ?? { beamSize: options.beamSize ?? 1, audioCtxMarginFrames: 64 };
+    const audioCtx = audioCtxFor(durationMs, settings.audioCtxMarginFrames);
     const { breaker } = this.deps;
-    const beamSize = options.beamSize ?? 1;
+    const beamSize = settings.beamSize;
     const probe = breaker.state() === 'halfOpen';
     // Read at the attempt, not when the window was queued: a retry after an edit uses the new list,
     // and the result records the list this attempt really sent.
