@@ -252,12 +252,14 @@ describe('catch-up', () => {
     await sleep(150);
     expect(engine.calls).toBe(callsBefore);
 
-    // Another recording's job pending (held in the engine): catch-up does not pick anything.
-    recording = false;
+    // Another recording's job pending (held in the engine): catch-up does not pick anything. It is
+    // queued before the recording flag drops, so no wake-up in between can see an idle queue.
     engine.hold();
     const other = addRecording(speechLike([2000, 400]));
     await transcriber.enqueueRecording(other);
     await waitFor(() => engine.holding);
+    recording = false;
+    catchUp?.wake();
     await sleep(100);
     expect(transcriber.catchUpPending()).toBe(0);
     engine.release();
