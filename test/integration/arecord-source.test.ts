@@ -2,6 +2,7 @@
  * ArecordSource on real arecord: the ALSA file plugin (byte-exact, unplug/replug) and a
  * userspace PulseAudio (real-time paced, for kill and stall).
  */
+import { missingCapability } from '../helpers/capability.js';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -51,6 +52,9 @@ function collect(source: ArecordSource, bytes: number): { done: () => boolean; d
   });
   return { done: () => filled >= bytes, data, chunkLengths };
 }
+
+// Raising priority needs root or CAP_SYS_NICE, as the appliance's service has.
+const notRoot = missingCapability('root (to raise arecord\'s priority)', process.getuid?.() === 0 ? null : 'not running as root');
 
 describe('arecord stderr parsing', () => {
   it('counts overrun lines as aplay.c prints them, and nothing else', () => {
@@ -352,8 +356,7 @@ describe.concurrent('ArecordSource on a real-time PulseAudio mic', () => {
     }
   });
 
-  // Raising priority needs root or CAP_SYS_NICE, as the appliance's service has.
-  it.skipIf(process.getuid?.() !== 0)('runs arecord at the requested niceness', async () => {
+  it.skipIf(notRoot)('runs arecord at the requested niceness', async () => {
     const source = new ArecordSource(options({ device: pulse.device, env: pulse.env, niceness: -5 }));
     try {
       await source.start();

@@ -1,3 +1,4 @@
+import { missingCapability } from '../helpers/capability.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,7 +38,9 @@ const VIEWPORTS: readonly Viewport[] = [
 ];
 
 /** The page in a real browser, as a person uses it every day, on a desktop and on a phone. */
-describe.skipIf(!existsSync(CHROMIUM))('the page in Chromium', () => {
+const noChromium = missingCapability('chromium', existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (Debian package chromium)`);
+
+describe.skipIf(noChromium)('the page in Chromium', () => {
   let scout: ScoutProcess;
   let browser: Browser;
   // SCOUT_SCREENSHOT_DIR keeps the screenshots for a person to look at; otherwise they go with the run.

@@ -4,6 +4,7 @@
  * STATUS, the watchdog killing a stopped process, restart after kill -9, recordings surviving
  * restarts, and `systemctl stop` flushing the recording in progress.
  */
+import { missingCapability } from '../helpers/capability.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdNamespace, projectDir, projectDirInside, systemdNsUnavailableReason } from '../helpers/systemd-ns.js';
 
 const unavailable = await systemdNsUnavailableReason();
-if (unavailable !== null) console.warn(`SKIPPING appliance systemd test: ${unavailable}`);
+const skipSystemd = missingCapability('systemd as PID 1 in namespaces', unavailable);
+const noPromtool = missingCapability('promtool', existsSync('/usr/bin/promtool') ? null : 'not installed (Debian package prometheus)');
 
 const unit = 'scout.service';
 const watchdogSec = 4;
@@ -66,7 +68,7 @@ function build(): Promise<void> {
   });
 }
 
-describe.skipIf(unavailable !== null)('the appliance as scout.service under a real systemd', () => {
+describe.skipIf(skipSystemd)('the appliance as scout.service under a real systemd', () => {
   let ns: SystemdNamespace;
   let base: string;
   const stateDir = (): string => join(ns.hostViewOfRoot, 'var/lib/scout');
@@ -140,7 +142,7 @@ RestartSec=200ms
     expect(engine.state, JSON.stringify(engine)).toBe('ready');
   }, 30_000);
 
-  it.skipIf(!existsSync('/usr/bin/promtool'))('serves /metrics that pass promtool check metrics (a live scrape)', async () => {
+  it.skipIf(noPromtool)('serves /metrics that pass promtool check metrics (a live scrape)', async () => {
     const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
     const body = await response.text();
     expect(body).toContain('scout_audio_buffer_overruns_total');

@@ -3,13 +3,14 @@
  * driving a stand-in Node service that speaks sd_notify. Proves the unit's semantics (notify,
  * watchdog, restart, stop) and that its hardening still lets Node run.
  */
+import { missingCapability } from '../helpers/capability.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdNamespace, projectDir, projectDirInside, systemdNsUnavailableReason } from '../helpers/systemd-ns.js';
 
 const unavailable = await systemdNsUnavailableReason();
-if (unavailable !== null) console.warn(`SKIPPING systemd system test: ${unavailable}`);
+const skipSystemd = missingCapability('systemd as PID 1 in namespaces', unavailable);
 
 const unit = 'scout.service';
 const watchdogSec = 3;
@@ -24,7 +25,7 @@ WatchdogSec=${watchdogSec}
 RestartSec=200ms
 `;
 
-describe.skipIf(unavailable !== null)('scout.service under a real systemd', () => {
+describe.skipIf(skipSystemd)('scout.service under a real systemd', () => {
   let ns: SystemdNamespace;
 
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { missingCapability } from '../helpers/capability.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ const idleSnapshot: ResourceSnapshot = {
   eventLoopLagMaxMs: 1,
 };
 const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? null;
-if (promtool === null) console.warn('SKIPPING promtool check: promtool not installed (Debian package prometheus)');
+const noPromtool = missingCapability('promtool', promtool === null ? 'not installed (Debian package prometheus)' : null);
 
 function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -120,7 +121,7 @@ describe('Scout metrics', () => {
     expect(body).toMatch(/^scout_transcription_queue_size 5$/m);
   });
 
-  it.skipIf(promtool === null)('passes promtool check metrics with every metric populated', async () => {
+  it.skipIf(noPromtool)('passes promtool check metrics with every metric populated', async () => {
     const metrics = createScoutMetrics();
     metrics.setSources({
       audioLevel: () => 0.12,
@@ -154,7 +155,7 @@ describe('Scout metrics', () => {
     expect(result.code).toBe(0);
   });
 
-  it.skipIf(promtool === null)('promtool rejects a broken exposition (the check is real)', async () => {
+  it.skipIf(noPromtool)('promtool rejects a broken exposition (the check is real)', async () => {
     const result = await promtoolCheck('# TYPE scout_bad counter\nscout_bad{ 1\n');
     expect(result.code).not.toBe(0);
   });

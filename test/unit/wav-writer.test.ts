@@ -1,3 +1,4 @@
+import { requireAllOrSkip } from '../helpers/capability.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -290,7 +291,7 @@ describe('WavWriter on a full disk', () => {
   });
 
   it('reports ENOSPC as an error state and a rejected finish(), and the file up to the last flush is repairable', async (ctx) => {
-    if (!mounted) ctx.skip();
+    if (!mounted) requireAllOrSkip(() => ctx.skip(), 'a tmpfs mount (root)', 'mount -t tmpfs failed');
     const errors: Error[] = [];
     const path = join(mountPoint, 'full.wav');
     const writer = new WavWriter({
