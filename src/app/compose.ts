@@ -288,6 +288,8 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
   const serverBuilt = await isExecutable(serverPath);
   if (!serverBuilt) logger.error({ serverPath }, 'whisper-server is not built (npm run whisper:build); jobs stay queued');
 
+  // Jobs wait while the engine swaps model or threads (set by the pipeline, read by the queue).
+  const engineChange = { pending: false };
   const policy = new DegradePolicy(
     config.degradation,
     { threads: maxThreads, beamSize: settings.beamSize, alsaPeriodMs: config.audio.periodMs, alsaBufferMs: config.audio.bufferMs },
@@ -332,7 +334,7 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
       const path = engine.status().model;
       return { path, tier: path === constrainedPath ? 'constrained' : 'normal' };
     },
-    paused: () => policy.decision.defer,
+    paused: () => policy.decision.defer || engineChange.pending,
     windowSettings: () => windowSettingsOf(policy.decision),
   });
   return new TranscriptionPipeline({
@@ -347,6 +349,7 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
     reviewPeriodMs: config.ops.resourceSampleMs,
     resources: () => resources.snapshot(),
     faults,
+    engineChange,
     logger,
   });
 }

@@ -47,6 +47,12 @@ export interface PipelineOptions {
   readonly reviewPeriodMs: number;
   readonly resources: () => ResourceSnapshot;
   readonly faults: FaultSink;
+  /**
+   * Set while a tier or thread change is being applied to the engine; the transcriber's `paused`
+   * reads it, so no window starts on the old model in the moment before the swap (it would be
+   * transcribed at the wrong tier, then redone by catch-up).
+   */
+  readonly engineChange?: { pending: boolean };
   readonly logger: Logger;
 }
 
@@ -210,7 +216,6 @@ export class TranscriptionPipeline {
       logger.debug({ degradationLevel: after.level, name: after.name, reasons: after.reasons }, 'transcription degradation reasons changed');
     }
     faults.set('degradation', after.level > 0 ? `transcription level ${after.level} (${after.name}): ${after.reasons.join(', ')}` : null, 'degraded');
-    if (!after.defer) transcriber.wake();
     for (const listener of this.degradationListeners) {
       try {
         listener(after);
@@ -218,10 +223,21 @@ export class TranscriptionPipeline {
         logger.error({ err: error }, 'degradation listener failed');
       }
     }
-    if (change.kind !== 'transition') return;
-    this.applying = this.applying.then(() => this.apply(after)).catch((error: unknown) => {
-      logger.error({ err: error }, 'could not apply the degradation decision');
-    });
+    if (change.kind !== 'transition') {
+      if (!after.defer) transcriber.wake();
+      return;
+    }
+    const gate = this.options.engineChange;
+    if (gate) gate.pending = true;
+    this.applying = this.applying
+      .then(() => this.apply(after))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'could not apply the degradation decision');
+      })
+      .finally(() => {
+        if (gate) gate.pending = false;
+        if (!after.defer) transcriber.wake();
+      });
   }
 
   /** Tier and threads of the decision (the policy keeps them unchanged while it defers). */
