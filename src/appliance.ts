@@ -1,6 +1,7 @@
 import type { ButtonEdge } from './hardware/types.js';
 import type { Logger } from './log.js';
 import type { FaultSink } from './ops/faults.js';
+import { isStorageError, storageErrorReason, type StorageErrorReport } from './ops/storage-errors.js';
 import type { Recorder, TakeResult } from './audio/recorder.js';
 import type { RecordingsRepo } from './store/recordings.js';
 import type { LiveTranscription } from './transcribe/live.js';
@@ -46,6 +47,8 @@ export interface ApplianceOptions {
   readonly freeBytes: () => Promise<number>;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Database/file errors the appliance caught: counted and shown (the 'storage' fault). */
+  readonly onStorageError?: StorageErrorReport;
 }
 
 /** How a take ended: kept, thrown away by the user, or lost to an error. */
@@ -73,6 +76,8 @@ export class Appliance {
   private readonly outcomeListeners: ((outcome: RecordingOutcome) => void)[] = [];
   private readonly changeListeners: (() => void)[] = [];
   private readonly now: () => number;
+  /** Row updates the database refused (full card); tried again by `retryPendingWrites()`. */
+  private readonly pendingWrites: { readonly id: string; readonly write: () => void }[] = [];
 
   constructor(private readonly options: ApplianceOptions) {
     this.now = options.now ?? Date.now;
@@ -119,6 +124,31 @@ export class Appliance {
     while (seen !== this.chain) {
       seen = this.chain;
       await seen;
+    }
+  }
+
+  /**
+   * Stops the take in progress because storage is running out or failing (the free-space watch,
+   * a write error). The take is kept up to what is on disk, its row says why. No-op when idle.
+   */
+  stopForStorage(reason: string): void {
+    if (this.phase !== 'recording') return;
+    void this.enqueue(() => this.finishRecording(reason, `truncated: ${reason}`));
+  }
+
+  /** Row updates that failed on a full card, tried again (storage accepts writes again). */
+  retryPendingWrites(): void {
+    while (this.pendingWrites.length > 0) {
+      const pending = this.pendingWrites[0];
+      if (pending === undefined) return;
+      try {
+        pending.write();
+      } catch (error) {
+        this.storageError('recording-update', error, pending.id);
+        return;
+      }
+      this.pendingWrites.shift();
+      this.options.logger.info({ recordingId: pending.id }, 'deferred recording update stored');
     }
   }
 
@@ -203,7 +233,7 @@ export class Appliance {
     this.current = { id, startedAtMs, live };
     try {
       const tap = live ? (samples: Int16Array, start: number, end: number): void => live.feed(samples, start, end) : null;
-      const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition, tap);
+      const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition, tap, (failedId, error) => this.onWriteError(failedId, error));
       // The row comes before the file: if we crash after the file exists, start-up repair finds it by its status.
       recordings.create({ id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs });
       await recorder.open();
@@ -232,7 +262,8 @@ export class Appliance {
     this.changed();
   }
 
-  private async finishRecording(reason: string): Promise<void> {
+  /** `cutShort`: why the take ended before the user ended it (kept on the row with the audio). */
+  private async finishRecording(reason: string, cutShort?: string): Promise<void> {
     const current = this.current;
     if (!current || !this.options.recorder.isRecording()) {
       this.current = null;
@@ -248,25 +279,38 @@ export class Appliance {
     const savingSinceMs = performance.now();
     try {
       const take: TakeResult = await this.options.recorder.end();
-      recordings.finish(current.id, {
-        endedAtMs: this.now(),
-        durationMs: take.durationMs,
-        bytes: take.bytes,
-      });
-      // After the row says 'recorded': only the tail since the last live window is left to send.
-      current.live?.end(take.bytes / 2);
+      const truncated = take.truncatedBy ? `truncated: ${storageErrorReason(take.truncatedBy)}` : cutShort;
+      const finished = { endedAtMs: this.now(), durationMs: take.durationMs, bytes: take.bytes, ...(truncated ? { error: truncated } : {}) };
+      const store = (): void => {
+        recordings.finish(current.id, finished);
+        // After the row says 'recorded': only the tail since the last live window is left to send.
+        current.live?.end(take.bytes / 2);
+      };
+      try {
+        store();
+      } catch (error) {
+        if (!isStorageError(error)) throw error;
+        // The audio is safe in its file; the row waits until the card takes writes again (or
+        // start-up repair finds it still `recording`).
+        this.storageError('recording-finish', error, current.id);
+        this.pendingWrites.push({ id: current.id, write: store });
+      }
       logger.info(
         {
           recordingId: current.id,
           audioMs: take.durationMs,
           durationMs: Math.round(performance.now() - savingSinceMs),
           bytes: take.bytes,
-          reason,
+          reason: truncated ?? reason,
           lostSamples: take.overwrittenSamples + take.droppedSamples,
         },
-        'recording saved',
+        truncated ? 'recording stopped by a write error; kept up to the last good flush' : 'recording saved',
       );
-      this.noteEvent(`recording ${current.id} saved (${(take.durationMs / 1000).toFixed(1)} s)`);
+      this.noteEvent(
+        truncated
+          ? `recording ${current.id} ${truncated} (${(take.durationMs / 1000).toFixed(1)} s kept)`
+          : `recording ${current.id} saved (${(take.durationMs / 1000).toFixed(1)} s)`,
+      );
       this.emitOutcome({ id: current.id, outcome: 'completed', durationMs: take.durationMs });
     } catch (error) {
       logger.error({ err: error, recordingId: current.id }, 'recording could not be saved');
@@ -278,6 +322,30 @@ export class Appliance {
       this.savesInFlight -= 1;
       this.changed();
     }
+  }
+
+  /** The take's file failed (ENOSPC, EIO, read-only): stop now, while the last flush is good. */
+  private onWriteError(id: string, error: Error): void {
+    if (this.current?.id !== id) return;
+    const reason = storageErrorReason(error);
+    this.storageError('wav-write', error, id);
+    // Set after the report so this, the more useful message, is what the LED and page show.
+    this.options.faults.set('storage', `recording stopped: ${reason}`, 'fatal');
+    this.noteEvent(`recording ${id} stopped: ${reason}`);
+    void this.enqueue(() => this.finishRecording(`write error: ${reason}`));
+  }
+
+  private storageError(op: string, error: unknown, recordingId: string): void {
+    if (this.options.onStorageError) {
+      try {
+        this.options.onStorageError(op, error, { recordingId });
+        return;
+      } catch (hookError) {
+        this.options.logger.error({ err: hookError }, 'storage error hook threw');
+      }
+    }
+    this.options.logger.error({ err: error, op, recordingId }, 'storage error');
+    this.options.faults.set('storage', `storage error: ${storageErrorReason(error)}`, 'fatal');
   }
 
   private async cancelRecording(reason: string): Promise<void> {
@@ -336,7 +404,8 @@ export class Appliance {
     try {
       action();
     } catch (error) {
-      this.options.logger.error({ err: error }, 'store update failed');
+      if (isStorageError(error)) this.storageError('recording-update', error, this.current?.id ?? 'unknown');
+      else this.options.logger.error({ err: error }, 'store update failed');
     }
   }
 

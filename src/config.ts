@@ -47,6 +47,18 @@ const RecorderSchema = Type.Object(
     maxDurationS: Type.Integer({ minimum: 1, maximum: 24 * 3600, default: 3600 }),
     flushIntervalMs: Type.Integer({ minimum: 100, maximum: 1000, default: 1000, description: 'WAV header rewrite + fsync; bounds loss on power cut' }),
     minFreeMb: Type.Integer({ minimum: 0, default: 200, description: 'refuse to start a recording below this free space' }),
+    reserveAheadMb: Type.Number({
+      minimum: 0,
+      maximum: 64,
+      default: 1,
+      description: 'space reserved (fallocate) ahead of the audio being written, so a take survives a filling disk a little longer; 0 turns it off',
+    }),
+    stopReserveMb: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'stop a recording in progress below this free space, so its last flush and row still fit (default: half of minFreeMb)',
+      }),
+    ),
   },
   { additionalProperties: false, default: {} },
 );
@@ -95,6 +107,11 @@ const OpsSchema = Type.Object(
     healthCacheMs: Type.Integer({ minimum: 0, default: 2000 }),
     audioFreshMs: Type.Integer({ minimum: 500, default: 5000, description: 'frames older than this make audio unhealthy and stop the watchdog' }),
     maxEventLoopLagMs: Type.Integer({ minimum: 10, default: 2000 }),
+    storageCheckMs: Type.Integer({
+      minimum: 100,
+      default: 1000,
+      description: 'free space and, while storage fails, database writability are checked this often (a take stops at recorder.stopReserveMb)',
+    }),
     resourceSampleMs: Type.Integer({ minimum: 250, default: 5000, description: 'resource sample period; the degradation policy sees one sample per period' }),
     hostRoot: Type.String({
       minLength: 1,

@@ -16,7 +16,7 @@ import { createHttpServer, defaultWebDir, type ButtonAction } from '../http/serv
 import type { ScoutMetrics } from '../ops/metrics.js';
 import { ResourceMonitor } from '../ops/resources.js';
 import { SdNotify } from '../ops/sd-notify.js';
-import { closeDatabase, openDatabase } from '../store/db.js';
+import { checkWritable, closeDatabase, openDatabase } from '../store/db.js';
 import { createStore, type Store } from '../store/store.js';
 import { RecordingTotalsQuery } from '../store/summary.js';
 import { RecordingIdGenerator } from '../store/ids.js';
@@ -33,6 +33,8 @@ import { Transcriber } from '../transcribe/transcriber.js';
 import { CatchUp } from '../transcribe/catch-up.js';
 import { windowSettingsOf } from '../transcribe/window-settings.js';
 import { FaultBoard } from '../ops/faults.js';
+import { StorageErrors } from '../ops/storage-errors.js';
+import { StorageWatch } from './storage-watch.js';
 import { buildHealth } from './health.js';
 import { LedPresenter } from './leds.js';
 import type { LifecyclePart } from './lifecycle.js';
@@ -72,12 +74,13 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const recordingTotals = new RecordingTotalsQuery(db);
   const { recordings } = store;
   const faults = new FaultBoard(named('faults'));
+  const storageErrors = new StorageErrors({ faults, logger: named('storage') });
   // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
   const hub = new EventHub({ firstId: Date.now(), logger: named('events') });
   // Every /proc and /sys read, and the vcgencmd stand-in, under the host root (a scripted tree in tests).
   const resources = new ResourceMonitor({ logger: named('resources'), periodMs: config.ops.resourceSampleMs, root: config.ops.hostRoot, dataDir: config.dataDir });
   const transcription = config.transcription.enabled
-    ? await composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named })
+    ? await composeTranscription({ config, store, recordingsDir, resources, faults, metrics, storageErrors, named })
     : null;
 
   // The next arecord spawn takes the degradation level's ALSA sizes; capture is never restarted for them.
@@ -93,24 +96,28 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     recordingsDir,
     preRollMs: config.recorder.preRollMs,
     flushIntervalMs: config.recorder.flushIntervalMs,
+    reserveAheadBytes: Math.round(config.recorder.reserveAheadMb * 1_048_576),
     logger: named('recorder'),
   });
   const ids = new RecordingIdGenerator();
+  const freeBytes = async (): Promise<number> => {
+    const stats = await statfs(recordingsDir);
+    return stats.bavail * stats.bsize;
+  };
+  const minFreeBytes = config.recorder.minFreeMb * 1_048_576;
   const appliance = new Appliance({
     mode: config.recorder.mode,
     longPressCancelMs: config.recorder.longPressCancelMs,
     maxDurationMs: config.recorder.maxDurationS * 1000,
-    minFreeBytes: config.recorder.minFreeMb * 1_048_576,
+    minFreeBytes,
     sampleRateHz: SPEECH_RATE_HZ,
     recorder,
     recordings,
     faults,
     transcription: transcription?.transcriber ?? null,
     newId: () => ids.next(),
-    freeBytes: async () => {
-      const stats = await statfs(recordingsDir);
-      return stats.bavail * stats.bsize;
-    },
+    freeBytes,
+    onStorageError: storageErrors.report,
     logger: named('appliance'),
   });
   const leds = new LedPresenter({ leds: hardware.leds, appliance, faults });
@@ -136,7 +143,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
   watchSourceFaults(source, faults);
   transcription?.transcriber.onBusyChange((busy) => leds.setBusy('transcribing', busy));
-  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub });
+  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub, storageErrors });
 
   const health = buildHealth({
     cacheMs: config.ops.healthCacheMs,
@@ -154,6 +161,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     db,
     resources,
     transcription,
+    storageFault: () => (storageErrors.failing() ? (faults.list().find((fault) => fault.key === 'storage')?.message ?? 'storage writes fail') : null),
     logger: named('health'),
   });
   const state = (): unknown => ({
@@ -210,19 +218,38 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     },
   });
   const recoveryLog = named('recovery');
+  // Start-up repair writes rows; on a full card it waits for space instead of keeping the service down.
+  let recoveryDone = false;
+  const recover = async (): Promise<void> => {
+    if (recoveryDone) return;
+    try {
+      const { recovered, failed } = await recoverInterruptedRecordings(recordings, recordingsDir, recoveryLog);
+      if (recovered.length + failed.length > 0) recoveryLog.info({ recovered: recovered.length, unrecoverable: failed.length }, 'start-up recovery done');
+      // Deletes cut short by a crash between the database and the file: the journal says which.
+      const deletions = await finishPendingDeletions(store, recordingsDir, recoveryLog);
+      if (deletions.removed + deletions.failed > 0) recoveryLog.info(deletions, 'pending deletions finished');
+      recoveryDone = true;
+    } catch (error) {
+      storageErrors.report('recovery', error);
+      recoveryLog.warn('start-up recovery postponed until storage takes writes again');
+    }
+  };
+  const storageWatch = new StorageWatch({
+    periodMs: config.ops.storageCheckMs,
+    freeBytes,
+    minFreeBytes,
+    stopReserveBytes: (config.recorder.stopReserveMb ?? config.recorder.minFreeMb / 2) * 1_048_576,
+    probeWrite: () => checkWritable(db),
+    storageErrors,
+    faults,
+    appliance,
+    retry: recover,
+    logger: named('storage-watch'),
+  });
 
   const parts: LifecyclePart[] = [
     { name: 'database', stop: () => closeDatabase(db) },
-    {
-      name: 'recovery',
-      start: async () => {
-        const { recovered, failed } = await recoverInterruptedRecordings(recordings, recordingsDir, recoveryLog);
-        if (recovered.length + failed.length > 0) recoveryLog.info({ recovered: recovered.length, unrecoverable: failed.length }, 'start-up recovery done');
-        // Deletes cut short by a crash between the database and the file: the journal says which.
-        const deletions = await finishPendingDeletions(store, recordingsDir, recoveryLog);
-        if (deletions.removed + deletions.failed > 0) recoveryLog.info(deletions, 'pending deletions finished');
-      },
-    },
+    { name: 'recovery', start: () => recover() },
     // Resources before transcription: the degradation policy reads them from the start.
     { name: 'resources', start: () => resources.start(), stop: () => resources.stop() },
     ...(transcription ? [{ name: 'transcription', start: () => transcription.start(), stop: () => transcription.stop() }] : []),
@@ -235,6 +262,9 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     // After the appliance: it asks whether a take is being recorded before each redo.
     ...(catchUp ? [{ name: 'catch-up', start: () => catchUp.start(), stop: () => catchUp.stop() }] : []),
     { name: 'capture', start: () => capture.start(), stop: () => capture.stop() },
+    // After the appliance (it stops a take at the reserve) and capture; before http, so a full
+    // card already shows in the first health answer.
+    { name: 'storage', start: () => storageWatch.start(), stop: () => storageWatch.stop() },
     { name: 'button', start: () => button.start(), stop: () => button.stop() },
     {
       name: 'http',
@@ -266,10 +296,11 @@ interface TranscriptionWiring {
   readonly resources: ResourceMonitor;
   readonly faults: FaultBoard;
   readonly metrics: ScoutMetrics;
+  readonly storageErrors: StorageErrors;
   readonly named: (module: string) => Logger;
 }
 
-async function composeTranscription({ config, store, recordingsDir, resources, faults, metrics, named }: TranscriptionWiring): Promise<TranscriptionPipeline> {
+async function composeTranscription({ config, store, recordingsDir, resources, faults, metrics, storageErrors, named }: TranscriptionWiring): Promise<TranscriptionPipeline> {
   const settings = config.transcription;
   const logger = named('transcription');
   const modelsDir = settings.modelsDir ?? join(config.dataDir, 'models');
@@ -329,6 +360,7 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
         metrics.realTimeFactor.observe(realTimeFactor);
       },
       onError: (kind) => metrics.transcriptionErrors.inc({ kind }),
+      onStorageError: storageErrors.report,
     },
     currentModel: () => {
       const path = engine.status().model;

@@ -19,6 +19,8 @@ export interface HealthWiring {
   readonly resources: ResourceMonitor;
   readonly transcription: TranscriptionPipeline | null;
   readonly logger: Logger;
+  /** The storage fault's message while database/file writes fail, else null. */
+  readonly storageFault?: () => string | null;
 }
 
 /** Every part that can be unwell gets a named check: one registry behind GET /healthz. */
@@ -33,6 +35,13 @@ export function buildHealth(wiring: HealthWiring): HealthRegistry {
       if (!result.ok) throw new Error(result.message);
     }),
   );
+  const storageFault = wiring.storageFault;
+  if (storageFault) {
+    health.register('storage', () => {
+      const message = storageFault();
+      return Promise.resolve(message === null ? { status: 'healthy', message: 'storage writes succeed' } : { status: 'unhealthy', message });
+    });
+  }
   health.register('clock', clockCheck({ buildTimeMs: BUILD_TIME_MS }));
   health.register('temperature', temperatureCheck({ readTempC: () => wiring.resources.snapshot().socTempC, ...wiring.temperature }));
   const transcription = wiring.transcription;

@@ -4,6 +4,7 @@ import type { AudioSource } from '../hardware/types.js';
 import type { EventHub } from '../ops/events.js';
 import type { ScoutMetrics } from '../ops/metrics.js';
 import type { ResourceMonitor } from '../ops/resources.js';
+import type { StorageErrors } from '../ops/storage-errors.js';
 import type { TranscriptionPipeline } from '../transcribe/pipeline.js';
 
 export interface MetricsWiring {
@@ -14,6 +15,7 @@ export interface MetricsWiring {
   readonly transcription: TranscriptionPipeline | null;
   readonly appliance: Pick<Appliance, 'onOutcome'>;
   readonly events: Pick<EventHub, 'stats'>;
+  readonly storageErrors: Pick<StorageErrors, 'counts'>;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface MetricsWiring {
  * itself, read when Prometheus scrapes; only events nobody keeps a count of (a recording's
  * outcome) are pushed as they happen.
  */
-export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events }: MetricsWiring): void {
+export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events, storageErrors }: MetricsWiring): void {
   const snapshot = (): ReturnType<ResourceMonitor['snapshot']> => resources.snapshot();
   metrics.setSources({
     audioLevel: () => level.read().rmsLinear,
@@ -49,6 +51,7 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
     degradationLevelSeconds: () => transcription?.degradationHistory().secondsPerLevel ?? null,
     eventSubscribers: () => events.stats().subscribers,
     eventClientsDropped: () => events.stats().dropped,
+    storageErrors: () => storageErrors.counts(),
   });
   appliance.onOutcome(({ outcome, durationMs }) => {
     metrics.recordings.inc({ outcome });

@@ -9,6 +9,8 @@ export interface RecorderOptions {
   readonly recordingsDir: string;
   readonly preRollMs: number;
   readonly flushIntervalMs: number;
+  /** Space reserved ahead of the data in each file (WavWriter's default when absent). */
+  readonly reserveAheadBytes?: number;
   readonly logger: Logger;
 }
 
@@ -25,7 +27,15 @@ export interface TakeResult {
   readonly overwrittenSamples: number;
   /** Samples the writer refused because the disk did not keep up (should stay 0). */
   readonly droppedSamples: number;
+  /**
+   * Set when the file failed (disk full, I/O error, read-only): the take was cut back to the
+   * last good flush and this is the error that cut it.
+   */
+  readonly truncatedBy?: Error;
 }
+
+/** Called once, at once, when the active take's file fails (ENOSPC, EIO, ...). */
+export type WriteErrorListener = (id: string, error: Error) => void;
 
 /**
  * One recording in progress: a cursor into the capture ring and a WAV file being streamed.
@@ -73,14 +83,24 @@ class Take {
   async finish(): Promise<TakeResult> {
     this.drain();
     this.closed = true;
-    const { bytes, durationMs } = await this.writer.finish();
+    let result: { bytes: number; durationMs: number };
+    let truncatedBy: Error | undefined;
+    try {
+      result = await this.writer.finish();
+    } catch (error) {
+      // The file failed: keep what the last good flush made safe rather than lose the take.
+      if (this.writer.state !== 'failed' || this.writer.error === null) throw error;
+      truncatedBy = this.writer.error;
+      result = await this.writer.salvage();
+    }
     return {
       id: this.id,
       audioPath: this.audioPath,
-      bytes,
-      durationMs,
+      bytes: result.bytes,
+      durationMs: result.durationMs,
       overwrittenSamples: this.cursor.overwrittenSamples,
       droppedSamples: this.writer.stats.droppedSamples,
+      ...(truncatedBy ? { truncatedBy } : {}),
     };
   }
 
@@ -121,7 +141,12 @@ export class Recorder {
    * Starts a take whose audio begins `preRollMs` before `pressedAtPosition`. Synchronous, so the
    * caller can record the take (with its pre-roll) before the file exists; then call `open()`.
    */
-  begin(id: string, pressedAtPosition: number = this.position(), tap: SampleTap | null = null): { audioPath: string; preRollMs: number } {
+  begin(
+    id: string,
+    pressedAtPosition: number = this.position(),
+    tap: SampleTap | null = null,
+    onWriteError: WriteErrorListener | null = null,
+  ): { audioPath: string; preRollMs: number } {
     if (this.active) throw new Error(`recording ${this.active.id} is already in progress`);
     const audioPath = `${id}.wav`;
     const preRollSamples = Math.round((this.options.preRollMs / 1000) * this.options.sampleRateHz);
@@ -129,7 +154,10 @@ export class Recorder {
       path: join(this.options.recordingsDir, audioPath),
       sampleRateHz: this.options.sampleRateHz,
       flushIntervalMs: this.options.flushIntervalMs,
+      ...(this.options.reserveAheadBytes === undefined ? {} : { reserveAheadBytes: this.options.reserveAheadBytes }),
       logger: this.options.logger.child({ recordingId: id }),
+      // Told at once (not at finish), so the take can stop while the last flush is still good.
+      ...(onWriteError ? { onError: (error: Error) => onWriteError(id, error) } : {}),
     });
     const take = new Take(id, audioPath, this.options.ring, writer, this.scratch, pressedAtPosition, preRollSamples, tap);
     this.active = take;

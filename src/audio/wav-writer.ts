@@ -281,6 +281,36 @@ export class WavWriter {
     return result;
   }
 
+  /**
+   * After a failure (ENOSPC, EIO, ...): cuts the file back to the last good flush, whose header
+   * is already on disk, so it is a valid WAV of everything that survived. Shrinking needs no free
+   * space; the header is rewritten in place (best effort: it already says this length unless the
+   * failure hit between a header write and its fdatasync). Throws if the file cannot be opened.
+   */
+  async salvage(): Promise<WavWriterResult> {
+    if (this.stateValue !== 'failed' || !this.created) throw new Error(`WavWriter.salvage() in state ${this.stateValue}`);
+    await this.pumping;
+    await this.reservation;
+    await this.closeQuietly();
+    const bytes = this.flushedBytes;
+    const fh = await open(this.options.path, 'r+');
+    try {
+      try {
+        this.writeHeaderFields(bytes);
+        await fh.write(this.header, 0, WAV_HEADER_BYTES, 0);
+      } catch (error) {
+        this.log.warn({ err: error }, 'could not rewrite the header of a failed wav; keeping the last flushed one');
+      }
+      // On a read-only remount this fails too: the header still covers only the flushed data, the
+      // bytes past it are ignored by readers and trimmed by a later repair.
+      await fh.truncate(WAV_HEADER_BYTES + bytes).catch((error: unknown) => this.log.warn({ err: error }, 'could not cut a failed wav back to its last flush'));
+      await fh.datasync().catch((error: unknown) => this.log.warn({ err: error }, 'fdatasync of a salvaged wav failed'));
+    } finally {
+      await fh.close();
+    }
+    return { bytes, durationMs: this.bytesToMs(bytes) };
+  }
+
   private async abortOnce(): Promise<void> {
     // An abort racing open() waits for the file to exist, then removes it.
     await this.opening?.catch(() => undefined);

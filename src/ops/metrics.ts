@@ -50,6 +50,8 @@ export interface MetricSources {
   eventLoopLagSeconds?: () => number | null;
   cpuUsageRatio?: () => number | null;
   memoryAvailableBytes?: () => number | null;
+  /** SQLite/file errors caught so far, by operation (kept by StorageErrors). */
+  storageErrors?: () => Readonly<Record<string, number>> | null;
 }
 
 export interface ScoutMetrics {
@@ -152,6 +154,18 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       if (seconds === null) return;
       this.reset();
       for (const [level, total] of Object.entries(seconds)) this.inc({ level }, total);
+    },
+  });
+  new Counter({
+    name: 'scout_storage_errors_total',
+    help: 'Database and file errors caught (disk full, I/O error, read-only), by operation.',
+    labelNames: ['op'] as const,
+    registers,
+    collect() {
+      const totals = sources.storageErrors?.() ?? null;
+      if (totals === null) return;
+      this.reset();
+      for (const [op, total] of Object.entries(totals)) this.inc({ op }, total);
     },
   });
   keptCounter('scout_audio_buffer_overruns_total', 'Capture overruns (xruns) reported by the audio source.', () => sources.bufferOverruns?.());

@@ -59,9 +59,25 @@ export function openDatabase(path: string, logger: Logger, options: OpenDatabase
   checkMigrationList(migrations);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
 
+  try {
+    return openWith(path, logger, migrations, options, false);
+  } catch (error) {
+    if (path === ':memory:' || !isFullOrIoError(error)) throw error;
+    // A full card cannot grow the WAL's shared-memory index (-shm): SQLITE_IOERR_SHMSIZE at the
+    // first pragma. In exclusive locking mode SQLite keeps that index in heap memory and never
+    // creates the file, so the service still comes up, reads, and reports the full disk. Other
+    // connections (a maintenance script) are locked out until the next start.
+    logger.warn({ err: error, path }, 'database opened in exclusive mode: the card has no room for its shared-memory file');
+    return openWith(path, logger, migrations, options, true);
+  }
+}
+
+function openWith(path: string, logger: Logger, migrations: readonly Migration[], options: OpenDatabaseOptions, exclusive: boolean): Database {
   const db = new BetterSqlite3(path);
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    // Before the first WAL access, or SQLite maps the -shm file anyway.
+    if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -71,6 +87,11 @@ export function openDatabase(path: string, logger: Logger, options: OpenDatabase
     throw error;
   }
   return db;
+}
+
+function isFullOrIoError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN');
 }
 
 function migrate(db: Database, path: string, migrations: readonly Migration[], log: Logger): void {

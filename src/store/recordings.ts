@@ -16,6 +16,8 @@ export interface FinishedRecording {
   readonly durationMs: number;
   readonly bytes: number;
   readonly status?: 'recorded';
+  /** Why the audio is shorter than the take (e.g. 'truncated: disk full'); the row stays `recorded`. */
+  readonly error?: string;
 }
 
 export interface ListOptions {
@@ -173,7 +175,7 @@ function toPage<R extends RecordingRow, T extends Recording>(rows: R[], limit: n
  */
 export class RecordingsRepo {
   private readonly insertStmt: Statement<[NewRecording & { nowMs: number }]>;
-  private readonly finishStmt: Statement<[{ id: string; from: string; endedAtMs: number; durationMs: number; bytes: number; status: string; nowMs: number }]>;
+  private readonly finishStmt: Statement<[{ id: string; from: string; endedAtMs: number; durationMs: number; bytes: number; status: string; error: string | null; nowMs: number }]>;
   private readonly setStatusStmt: Statement<[{ id: string; from: string; status: string; error: string | null; nowMs: number }]>;
   private readonly setTitleStmt: Statement<[{ id: string; title: string | null; nowMs: number }]>;
   private readonly deleteStmt: Statement<[string]>;
@@ -197,10 +199,14 @@ export class RecordingsRepo {
     // `status = @from`: the change applies only to the row the guard looked at.
     this.finishStmt = db.prepare(
       `UPDATE recordings SET ended_at_ms = @endedAtMs, duration_ms = @durationMs, bytes = @bytes,
-         status = @status, error = NULL, updated_at_ms = @nowMs WHERE id = @id AND status = @from`,
+         status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id AND status = @from`,
     );
+    // A truncation note describes the audio, not a step of its processing: it stays through
+    // transcription until a new error replaces it.
     this.setStatusStmt = db.prepare(
-      'UPDATE recordings SET status = @status, error = @error, updated_at_ms = @nowMs WHERE id = @id AND status = @from',
+      `UPDATE recordings SET status = @status,
+         error = CASE WHEN @error IS NULL AND error LIKE 'truncated:%' THEN error ELSE @error END,
+         updated_at_ms = @nowMs WHERE id = @id AND status = @from`,
     );
     this.setTitleStmt = db.prepare('UPDATE recordings SET title = @title, updated_at_ms = @nowMs WHERE id = @id');
     this.deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
@@ -249,6 +255,7 @@ export class RecordingsRepo {
         durationMs: Math.round(finished.durationMs),
         bytes: finished.bytes,
         status: to,
+        error: finished.error ?? null,
         nowMs: Math.round(this.nowMs()),
       }).changes,
     );

@@ -11,6 +11,7 @@
  */
 import { basename } from 'node:path';
 import type { Logger } from '../log.js';
+import { isStorageError, type StorageErrorReport } from '../ops/storage-errors.js';
 import { IllegalTransitionError, type RecordingStatus } from '../domain/recording.js';
 import { betterTier, worseTier, type ModelTier, type Transcript, type TranscriptionErrorKind, type WindowResult } from '../domain/transcript.js';
 import type { Job } from '../store/jobs.js';
@@ -26,6 +27,8 @@ interface AssemblerDeps {
   readonly reportError: (kind: TranscriptionErrorKind) => void;
   readonly onTranscribed?: (durationS: number, realTimeFactor: number) => void;
   readonly nowMs: () => number;
+  /** A transcript the database refused to store (full card): counted and shown as the storage fault. */
+  readonly onStorageError?: StorageErrorReport;
 }
 
 /** The worst tier of the windows that reached the engine; null when none did (or none recorded one). */
@@ -101,7 +104,7 @@ export class TranscriptAssembler {
       });
     } catch (error) {
       // Nothing stored (the transaction rolled back); resume at the next start tries again.
-      log.error({ err: error, recordingId }, 'cannot store the transcript');
+      this.cannotStore(error, recordingId, 'cannot store the transcript');
       return;
     }
     log.info(
@@ -175,7 +178,7 @@ export class TranscriptAssembler {
         store.transcripts.save(transcript);
       });
     } catch (error) {
-      log.error({ err: error, recordingId }, 'cannot store the catch-up transcript; the current one is kept');
+      this.cannotStore(error, recordingId, 'cannot store the catch-up transcript; the current one is kept');
       return;
     }
     log.info({ recordingId, from: currentTier, to: transcript.tier, rtf: Number(transcript.realTimeFactor.toFixed(3)) }, 'catch-up transcript replaced the current one; the old one is in the history');
@@ -191,6 +194,19 @@ export class TranscriptAssembler {
       this.deps.logger.warn({ recordingId, from: caught.from, to: caught.to }, 'status change refused');
       return false;
     }
+  }
+
+  /** Logged once: a storage error goes to the storage report (which logs it), anything else here. */
+  private cannotStore(error: unknown, recordingId: string, message: string): void {
+    if (isStorageError(error) && this.deps.onStorageError) {
+      try {
+        this.deps.onStorageError('transcript-store', error, { recordingId, what: message });
+        return;
+      } catch (hookError) {
+        this.deps.logger.error({ err: hookError }, 'storage error hook threw');
+      }
+    }
+    this.deps.logger.error({ err: error, recordingId }, message);
   }
 
   private failRecording(recordingId: string, error: string): void {

@@ -5,6 +5,7 @@
  * resume, which cuts its file again.
  */
 import type { Logger } from '../log.js';
+import { isStorageError, type StorageErrorReport } from '../ops/storage-errors.js';
 import type { Store } from '../store/store.js';
 import { UnknownRecordingError } from './recording-errors.js';
 import { WindowCutter, type CutWindow, type WindowCutterOptions } from './windows.js';
@@ -34,6 +35,8 @@ interface LiveWindowsDeps {
   readonly queued?: (recordingId: string, seq: number) => void;
   /** A job was queued: look at the queue now. */
   readonly wake: () => void;
+  /** A database error caught here (counted, shown as the storage fault). */
+  readonly onStorageError?: StorageErrorReport;
 }
 
 export class LiveWindows {
@@ -49,12 +52,14 @@ export class LiveWindows {
       drainScheduled = false;
       for (let window = waiting.shift(); window !== undefined; window = waiting.shift()) this.enqueueWindow(recordingId, window);
     };
+    // Run from setImmediate: anything thrown there would be an uncaught exception.
+    const drainSafely = (): void => this.guarded('window-queue', recordingId, drain);
     const { minSpeechMs, maxWindowMs } = this.deps.cut;
     const cutter = new WindowCutter({ sampleRateHz, minSpeechMs, maxWindowMs }, (window) => {
       waiting.push(window);
       if (!drainScheduled) {
         drainScheduled = true;
-        setImmediate(drain);
+        setImmediate(drainSafely);
       }
     });
     return {
@@ -71,13 +76,10 @@ export class LiveWindows {
       cancel: () => {
         ended = true;
         waiting.length = 0;
+        // Off the caller's stack; every throw is caught here, never left to the event loop.
         setImmediate(() => {
-          try {
-            this.deps.store.jobs.deleteForRecording(recordingId);
-          } catch (error) {
-            this.deps.logger.error({ err: error, recordingId }, 'cannot drop the windows of a cancelled recording');
-          }
-          this.deps.changed();
+          this.guarded('job-cleanup', recordingId, () => this.deps.store.jobs.deleteForRecording(recordingId));
+          this.guarded('job-cleanup', recordingId, () => this.deps.changed());
         });
       },
     };
@@ -91,7 +93,7 @@ export class LiveWindows {
     } catch (error) {
       // Recording deleted meanwhile (foreign key) or the card refused the write: the recording
       // can still be transcribed later through enqueueRecording.
-      this.deps.logger.error({ err: error, recordingId, seq: window.seq }, 'cannot queue a window');
+      this.failed('window-queue', error, recordingId, 'cannot queue a window', { seq: window.seq });
     }
     this.deps.changed();
     this.deps.wake();
@@ -110,9 +112,29 @@ export class LiveWindows {
     } catch (error) {
       // Not `recorded` yet (end() before finish()), deleted meanwhile, or the card refused the
       // write: the windows already queued stay, and resume at the next start cuts the file again.
-      this.deps.logger.error({ err: error, recordingId }, 'cannot queue the tail window');
+      this.failed('tail-queue', error, recordingId, 'cannot queue the tail window');
     }
     this.deps.changed();
     this.deps.wake();
+  }
+
+  private guarded(op: string, recordingId: string, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.failed(op, error, recordingId, 'live transcription step failed');
+    }
+  }
+
+  private failed(op: string, error: unknown, recordingId: string, message: string, context: Record<string, unknown> = {}): void {
+    if (isStorageError(error) && this.deps.onStorageError) {
+      try {
+        this.deps.onStorageError(op, error, { recordingId, ...context });
+        return;
+      } catch (hookError) {
+        this.deps.logger.error({ err: hookError }, 'storage error hook threw');
+      }
+    }
+    this.deps.logger.error({ err: error, recordingId, ...context }, message);
   }
 }

@@ -80,7 +80,12 @@ export class TranscriptionPipeline {
     await transcriber.start();
     await this.reviewFaults();
     this.reviewTimer = setInterval(() => {
-      if (this.options.adaptive) this.reviewDegradation();
+      // A timer callback: a throw here (a database read on a failing card) would be uncaught.
+      try {
+        if (this.options.adaptive) this.reviewDegradation();
+      } catch (error) {
+        logger.error({ err: error }, 'degradation review failed');
+      }
       void this.reviewFaults();
     }, this.options.reviewPeriodMs);
     this.reviewTimer.unref();
@@ -186,13 +191,18 @@ export class TranscriptionPipeline {
   }
 
   /** Keeps the faults (LEDs, state) in step with the model, the binary and the breaker. */
+  /** Never rejects: it runs from a timer, and a failing card must not stop the start. */
   async reviewFaults(): Promise<void> {
-    const { faults, transcriber, serverBuilt } = this.options;
-    const check = await checkModelFile(this.model.path);
-    faults.set('model', check.ok ? null : `no usable model: ${check.reason}`, 'error');
-    faults.set('engine-binary', serverBuilt ? null : 'whisper-server not built (npm run whisper:build)', 'error');
-    const queue = transcriber.status();
-    faults.set('engine', queue.breaker === 'closed' ? null : `transcription engine failing (breaker ${queue.breaker}), ${queue.queueSize} queued`, 'degraded');
+    const { faults, transcriber, serverBuilt, logger } = this.options;
+    try {
+      const check = await checkModelFile(this.model.path);
+      faults.set('model', check.ok ? null : `no usable model: ${check.reason}`, 'error');
+      faults.set('engine-binary', serverBuilt ? null : 'whisper-server not built (npm run whisper:build)', 'error');
+      const queue = transcriber.status();
+      faults.set('engine', queue.breaker === 'closed' ? null : `transcription engine failing (breaker ${queue.breaker}), ${queue.queueSize} queued`, 'degraded');
+    } catch (error) {
+      logger.error({ err: error }, 'fault review failed');
+    }
   }
 
   /**

@@ -16,6 +16,7 @@
  * the new recording more than letting one window (at most 30 s of audio) finish.
  */
 import type { Logger } from '../log.js';
+import { isStorageError, type StorageErrorReport } from '../ops/storage-errors.js';
 import { backoffDelayMs } from '../util/backoff.js';
 import type { WindowResult } from '../domain/transcript.js';
 import type { Job, JobsRepo } from '../store/jobs.js';
@@ -44,6 +45,8 @@ export interface QueueRunnerOptions {
   readonly onChange?: () => void;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** A database error the runner caught (full card, I/O error): counted and shown as a fault. */
+  readonly onStorageError?: StorageErrorReport;
   /** Longest sleep between looks at the queue when nothing wakes the runner. Default 5000. */
   readonly idlePollMs?: number;
 }
@@ -67,8 +70,14 @@ export class QueueRunner {
   /** Interrupted jobs (state running after a crash) go back to the queue, then the loop starts. */
   async start(): Promise<void> {
     if (this.loop) return;
-    const requeued = this.options.jobs.requeueRunning();
-    if (requeued > 0) this.options.logger.warn({ requeued }, 'jobs interrupted by a restart are queued again');
+    try {
+      const requeued = this.options.jobs.requeueRunning();
+      if (requeued > 0) this.options.logger.warn({ requeued }, 'jobs interrupted by a restart are queued again');
+    } catch (error) {
+      // A full card must not keep the service from starting: the jobs stay `running` and are
+      // queued again at the next start that can write.
+      this.storageError('job-requeue', error);
+    }
     this.controller = new AbortController();
     this.loop = this.run();
     await Promise.resolve();
@@ -111,7 +120,7 @@ export class QueueRunner {
   }
 
   private async run(): Promise<void> {
-    const { jobs, logger } = this.options;
+    const { jobs } = this.options;
     const signal = this.controller.signal;
     while (!signal.aborted) {
       this.woken = false;
@@ -119,13 +128,14 @@ export class QueueRunner {
       try {
         job = this.options.canRun?.() === false ? undefined : jobs.nextDue(this.nowMs, this.catchUpAllowed());
       } catch (error) {
-        logger.error({ err: error }, 'cannot read the job queue');
+        this.storageError('job-read', error);
       }
       if (!job) {
         await this.idle();
         continue;
       }
-      await this.runOne(job, signal);
+      // Not taken (the database refused the write): wait as if idle rather than spin on it.
+      if (!(await this.runOne(job, signal))) await this.idle();
     }
   }
 
@@ -135,7 +145,13 @@ export class QueueRunner {
     let delayMs = this.options.idlePollMs ?? 5000;
     if (this.options.canRun?.() !== false) {
       // Without the gate, a due catch-up job must not count: the loop would spin on it.
-      const dueAtMs = this.options.jobs.nextDueAtMs(this.catchUpAllowed());
+      let dueAtMs: number | null = null;
+      try {
+        dueAtMs = this.options.jobs.nextDueAtMs(this.catchUpAllowed());
+      } catch (error) {
+        // Thrown here it would reject the loop nobody awaits until stop(): poll again instead.
+        this.storageError('job-read', error);
+      }
       if (dueAtMs !== null) delayMs = Math.max(1, Math.min(delayMs, dueAtMs - this.nowMs));
     }
     await new Promise<void>((resolve) => {
@@ -150,10 +166,16 @@ export class QueueRunner {
     });
   }
 
-  private async runOne(job: Job, signal: AbortSignal): Promise<void> {
+  /** False when the job could not be taken (it stays queued). */
+  private async runOne(job: Job, signal: AbortSignal): Promise<boolean> {
     const { jobs, logger } = this.options;
     const log = logger.child({ jobId: job.id, recordingId: job.recordingId, seq: job.seq });
-    jobs.markRunning(job.id);
+    try {
+      jobs.markRunning(job.id);
+    } catch (error) {
+      this.storageError('job-start', error, { jobId: job.id, recordingId: job.recordingId });
+      return false;
+    }
     this.current = { jobId: job.id, recordingId: job.recordingId, seq: job.seq, startedAtMs: this.nowMs };
     this.notify();
     let outcome: JobOutcome;
@@ -171,10 +193,23 @@ export class QueueRunner {
     } catch (error) {
       // The database refused the outcome (full card?): the job stays `running` and is queued
       // again at the next start; log and keep the loop alive.
-      log.error({ err: error }, 'cannot store a job outcome');
+      this.storageError('job-outcome', error, { jobId: job.id, recordingId: job.recordingId, seq: job.seq });
     }
     this.current = null;
     this.notify();
+    return true;
+  }
+
+  private storageError(op: string, error: unknown, context: Record<string, unknown> = {}): void {
+    if (this.options.onStorageError) {
+      try {
+        this.options.onStorageError(op, error, context);
+        return;
+      } catch (hookError) {
+        this.options.logger.error({ err: hookError }, 'storage error hook threw');
+      }
+    }
+    this.options.logger.error({ err: error, op, ...context }, 'job queue storage error');
   }
 
   private record(job: Job, outcome: JobOutcome, log: Logger): void {
@@ -214,7 +249,8 @@ export class QueueRunner {
     try {
       this.options.onSettled?.(job, state, error);
     } catch (caught) {
-      this.options.logger.error({ err: caught, jobId: job.id }, 'job settle hook threw');
+      if (isStorageError(caught)) this.storageError('job-settle', caught, { jobId: job.id, recordingId: job.recordingId });
+      else this.options.logger.error({ err: caught, jobId: job.id }, 'job settle hook threw');
     }
   }
 

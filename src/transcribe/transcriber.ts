@@ -11,6 +11,7 @@
  */
 import type { Logger } from '../log.js';
 import type { HealthCheckResult } from '../ops/health.js';
+import type { StorageErrorReport } from '../ops/storage-errors.js';
 import type { Job, JobsRepo } from '../store/jobs.js';
 import { SPEECH_RATE_HZ, type Transcript, type TranscriptionErrorKind } from '../domain/transcript.js';
 import type { RecordingsRepo } from '../store/recordings.js';
@@ -43,6 +44,8 @@ export interface TranscriberHooks {
   readonly onError?: (kind: TranscriptionErrorKind) => void;
   /** Pending jobs (queued + running), after every change. */
   readonly queueSize?: (size: number) => void;
+  /** A database error caught by the queue or the live windows (full card, I/O error, read-only). */
+  readonly onStorageError?: StorageErrorReport;
 }
 
 export interface TranscriberDeps {
@@ -132,6 +135,7 @@ export class Transcriber {
     this.transcripts = deps.store.transcripts;
     this.breaker = new EngineBreaker(deps.config.breaker, this.log.child({ part: 'breaker' }));
     const reportError = (kind: TranscriptionErrorKind): void => this.hookError(kind);
+    const onStorageError: StorageErrorReport = (op, error, context) => this.deps.hooks?.onStorageError?.(op, error, context);
     const windowJob = new WindowJobHandler({
       recordings: this.recordings,
       recordingsDir: deps.recordingsDir,
@@ -150,6 +154,7 @@ export class Transcriber {
       reportError,
       onTranscribed: (durationS, realTimeFactor) => this.deps.hooks?.onTranscribed?.(durationS, realTimeFactor),
       nowMs,
+      onStorageError,
     });
     this.live = new LiveWindows({
       store: deps.store,
@@ -158,6 +163,7 @@ export class Transcriber {
       changed: () => this.changed(),
       queued: (recordingId, seq) => this.queued(recordingId, seq),
       wake: () => this.runner.wake(),
+      onStorageError,
     });
     this.runner = new QueueRunner({
       jobs: this.jobs,
@@ -171,6 +177,7 @@ export class Transcriber {
         this.progress({ kind: 'settled', recordingId: job.recordingId, seq: job.seq, state });
       },
       onChange: () => this.changed(),
+      onStorageError,
       logger: this.log,
       nowMs,
     });
@@ -187,7 +194,14 @@ export class Transcriber {
     }
     await this.breaker.start();
     if (this.deps.resumeAtStart !== false) {
-      await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log });
+      try {
+        await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log });
+      } catch (error) {
+        // A database that cannot be read or written must not keep the service down: the
+        // recordings are resumed at the next start (and the queue polls meanwhile).
+        this.deps.hooks?.onStorageError?.('resume', error);
+        if (!this.deps.hooks?.onStorageError) this.log.error({ err: error }, 'cannot resume interrupted transcriptions');
+      }
     }
     await this.runner.start();
     this.changed();

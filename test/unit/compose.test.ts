@@ -33,6 +33,7 @@ describe('composeScout', () => {
       'events',
       'appliance',
       'capture',
+      'storage',
       'button',
       'http',
       'systemd',
