@@ -15,9 +15,9 @@
  * starts the next request while the old one is still being torn down.
  *
  * What counts as an engine failure: EngineAbortedError (timeout), EngineUnavailableError,
- * EngineRequestError with a 5xx or no status. A 4xx (bad audio) is the job's fault, not the
- * engine's: it is passed through opossum's errorFilter and does not count (and closes a half-open
- * breaker, since the engine did answer).
+ * EngineRequestError with a 5xx, a 2xx answer that cannot be read, or no status. A 4xx (bad
+ * audio) is the job's fault, not the engine's: it is passed through opossum's errorFilter and
+ * does not count (and closes a half-open breaker, since the engine did answer).
  */
 import { createRequire } from 'node:module';
 import type { BreakerState } from '../domain/transcript.js';
@@ -45,7 +45,8 @@ export class BreakerTimeoutError extends Error {
 
 /** True for errors that say the engine is broken (they count towards opening the breaker). */
 export function isEngineFailure(error: unknown): boolean {
-  if (error instanceof EngineRequestError) return error.status === null || error.status >= 500;
+  // Only a 4xx blames the request; a 2xx we cannot read (garbage, {"error"}) is the engine's fault.
+  if (error instanceof EngineRequestError) return error.status === null || error.status < 400 || error.status >= 500;
   return true;
 }
 
@@ -71,6 +72,7 @@ const require = createRequire(import.meta.url);
 export class EngineBreaker {
   private breaker: Opossum | null = null;
   private consecutiveFailures = 0;
+  private lastFailureMessage: string | null = null;
   private readonly listeners: ((state: BreakerState) => void)[] = [];
 
   constructor(
@@ -94,6 +96,7 @@ export class EngineBreaker {
     });
     breaker.on('failure', (error) => {
       this.consecutiveFailures++;
+      this.lastFailureMessage = error instanceof Error ? error.message : String(error);
       this.logger.warn({ err: error, consecutiveFailures: this.consecutiveFailures }, 'engine call failed');
       if (this.consecutiveFailures >= this.options.failureThreshold && breaker.closed) breaker.open();
     });
@@ -101,6 +104,7 @@ export class EngineBreaker {
     breaker.on('halfOpen', () => this.emit('halfOpen'));
     breaker.on('close', () => {
       this.consecutiveFailures = 0;
+      this.lastFailureMessage = null;
       this.emit('closed');
     });
     this.breaker = breaker;
@@ -128,6 +132,11 @@ export class EngineBreaker {
 
   get failures(): number {
     return this.consecutiveFailures;
+  }
+
+  /** What the latest engine failure said; null once the breaker has closed again. */
+  get lastFailure(): string | null {
+    return this.lastFailureMessage;
   }
 
   onStateChange(listener: (state: BreakerState) => void): void {

@@ -250,13 +250,14 @@ export class Transcriber {
    */
   health(): HealthCheckResult {
     const status = this.status();
-    const details = { queueSize: status.queueSize, oldestJobAgeMs: status.oldestJobAgeMs, breaker: status.breaker };
+    const lastFailure = this.breaker.lastFailure;
+    const details = { queueSize: status.queueSize, oldestJobAgeMs: status.oldestJobAgeMs, breaker: status.breaker, lastFailure };
     if (status.breaker === 'closed') {
       return { status: 'healthy', message: `transcriber running; ${status.queueSize} job(s) pending`, details };
     }
     return {
       status: 'degraded',
-      message: `engine breaker ${status.breaker} after repeated engine failures; ${status.queueSize} job(s) wait in the queue`,
+      message: `engine breaker ${status.breaker} after repeated engine failures${lastFailure ? ` (last: ${lastFailure})` : ''}; ${status.queueSize} job(s) wait in the queue`,
       details,
     };
   }

@@ -5,7 +5,7 @@
  * pipeline, and compares what the witness received with the slices of the WAV on disk.
  */
 import { createHash } from 'node:crypto';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseWavHeader } from '../../src/audio/wav.js';
 import { GGML_MAGIC } from '../../src/transcribe/model-file.js';
@@ -33,12 +33,26 @@ export interface WitnessInference {
   readonly threads: number | null;
 }
 
+/** What the witness does wrong, switched at run time through its fault file (re-read per request). */
+export interface WitnessFault {
+  /** hang: never answers; garbage: 200 with a body that is not JSON; http500: whisper-server's 500. */
+  readonly inference?: 'ok' | 'hang' | 'garbage' | 'http500';
+  /** reject: /load answers 400. */
+  readonly load?: 'ok' | 'reject';
+  /** reject: a new witness exits 3 at start (whisper-server's words for a model it cannot load). */
+  readonly start?: 'ok' | 'reject';
+}
+
 export interface Witness {
   /** An executable to use as whisper-server (`serverPath`). */
   readonly serverPath: string;
   /** A file that passes the engine's model check (the witness never reads past its magic). */
   readonly modelPath: string;
   readonly logPath: string;
+  /** The witness's WITNESS_FAULT_FILE; absent means no fault. */
+  readonly faultPath: string;
+  /** Replaces the faults in force (fields left out are 'ok'); the next request sees them. */
+  setFault(fault: WitnessFault): Promise<void>;
   /** Every /inference so far, in the order the witness answered them. */
   inferences(): Promise<WitnessInference[]>;
   /** Every logged event (start, load, inference). */
@@ -50,15 +64,16 @@ function shellQuote(text: string): string {
 }
 
 /**
- * Writes the launcher (`#!/bin/sh`, mode 0755: WITNESS_LOG set, then exec node on the witness) and
+ * Writes the launcher (`#!/bin/sh`, mode 0755: WITNESS_LOG and WITNESS_FAULT_FILE set, then exec node on the witness) and
  * a stub model into `dir`. `modelBytes`: 4 KiB passes the engine's check; the service's model
  * catalog wants 1 MiB or more before it counts a model as installed.
  */
 export async function makeWitness(dir: string, options: { readonly modelBytes?: number; readonly modelPath?: string } = {}): Promise<Witness> {
   const serverPath = join(dir, 'witness-server');
   const logPath = join(dir, 'witness.jsonl');
+  const faultPath = join(dir, 'witness-fault.json');
   const modelPath = options.modelPath ?? join(dir, 'witness-model.bin');
-  await writeFile(serverPath, `#!/bin/sh\nWITNESS_LOG=${shellQuote(logPath)} exec ${shellQuote(process.execPath)} ${shellQuote(WITNESS_SCRIPT)} "$@"\n`);
+  await writeFile(serverPath, `#!/bin/sh\nWITNESS_LOG=${shellQuote(logPath)} WITNESS_FAULT_FILE=${shellQuote(faultPath)} exec ${shellQuote(process.execPath)} ${shellQuote(WITNESS_SCRIPT)} "$@"\n`);
   await chmod(serverPath, 0o755);
   const model = Buffer.alloc(options.modelBytes ?? 4096);
   model.writeUInt32LE(GGML_MAGIC, 0);
@@ -73,6 +88,13 @@ export async function makeWitness(dir: string, options: { readonly modelBytes?: 
     serverPath,
     modelPath,
     logPath,
+    faultPath,
+    setFault: async (fault) => {
+      // Whole or not at all: the witness may read it at any moment.
+      const staging = `${faultPath}.${process.pid}.tmp`;
+      await writeFile(staging, JSON.stringify(fault));
+      await rename(staging, faultPath);
+    },
     events,
     inferences: async () => (await events()).filter((event): event is Record<string, unknown> & WitnessInference => event['event'] === 'inference'),
   };

@@ -29,6 +29,8 @@ describe('isEngineFailure', () => {
     expect(isEngineFailure(new EngineUnavailableError('x'))).toBe(true);
     expect(isEngineFailure(new EngineRequestError('x', 500))).toBe(true);
     expect(isEngineFailure(new EngineRequestError('x', null))).toBe(true);
+    // A 200 with an unreadable body: the engine is broken, not the audio.
+    expect(isEngineFailure(new EngineRequestError('unreadable whisper-server answer', 200))).toBe(true);
     expect(isEngineFailure(new EngineRequestError('bad wav', 400))).toBe(false);
   });
 });
