@@ -179,7 +179,8 @@ describe.skipIf(noChromium)('the page in Chromium', () => {
 
         // Download the SRT.
         await item.locator('details.downloads summary').click();
-        const [download] = await Promise.all([page.waitForEvent('download'), item.locator('a.download-srt').click()]);
+        await item.locator('a.download-srt').waitFor({ state: 'visible', timeout: 10_000 });
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), item.locator('a.download-srt').click()]);
         expect(download.suggestedFilename()).toBe(`${id}.srt`);
         const srt = await readFile(await download.path(), 'utf8');
         expect(srt.startsWith('1\n00:00:')).toBe(true);

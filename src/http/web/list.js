@@ -215,11 +215,17 @@ function render(entry) {
     recording.durationMs != null ? el('span', { className: 'duration', textContent: spokenDuration(recording.durationMs) }) : null,
     recording.error ? el('span', { className: 'error', textContent: recording.error }) : null,
   );
+  // A live update re-renders the row: a Download menu the user just opened must stay open.
+  const downloadsOpen = li.querySelector('details.downloads')?.open === true;
   li.replaceChildren(el('div', { className: 'head' }, heading), meta);
   if (entry.snippet) li.append(snippetLine(entry.snippet));
   li.append(...transcriptPart(entry));
   if (entry.audio) li.append(entry.audio);
   li.append(actions(entry));
+  if (downloadsOpen) {
+    const downloads = li.querySelector('details.downloads');
+    if (downloads) downloads.open = true;
+  }
 }
 
 /** Snippet parts are plain text; the matches go in <mark>, nothing is parsed as markup. */
