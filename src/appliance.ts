@@ -257,6 +257,12 @@ export class Appliance {
       logger.error({ err: error, recordingId: id }, 'recording could not start');
       this.safely(() => recordings.markFailed(id, `could not start: ${(error as Error).message}`));
       this.emitOutcome({ id, outcome: 'failed', durationMs: null });
+      if (isStorageError(error)) {
+        // Counted and kept as the storage fault until a write goes through (the watch's probe),
+        // and the press says why: a read-only or full card refuses the row before any audio.
+        this.storageError('recording-start', error, id);
+        this.noteEvent(`not recording: ${storageErrorReason(error)}`);
+      }
       this.options.faults.set('storage', `cannot record: ${(error as Error).message}`);
     }
     this.changed();

@@ -59,6 +59,13 @@ const RecorderSchema = Type.Object(
         description: 'stop a recording in progress below this free space, so its last flush and row still fit (default: half of minFreeMb)',
       }),
     ),
+    retention: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'when free space is low, delete the audio of the oldest transcribed recordings (rows and transcripts stay)' }),
+        keepFreeMb: Type.Integer({ minimum: 1, default: 500, description: 'retention deletes audio, oldest first, until this much is free' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
+import { isStorageError } from '../ops/storage-errors.js';
 
 /**
  * Where the LAN API's token comes from, first match: SCOUT_API_TOKEN, `http.apiTokenFile`, else
@@ -16,6 +17,8 @@ export interface ApiToken {
   readonly source: ApiTokenSource;
   /** The file it was read from or written to; null when it came from the environment. */
   readonly path: string | null;
+  /** A generated token the full or read-only card refused: in memory for this run only, until storeGeneratedToken succeeds. */
+  readonly notStored?: { readonly error: unknown };
 }
 
 export interface ResolveApiTokenOptions {
@@ -56,16 +59,37 @@ export async function resolveApiToken({ env, tokenFile, dataDir, logger }: Resol
     return { token, source: 'generated', path };
   }
   const token = randomBytes(32).toString('base64url');
-  await writeAtomically(path, `${token}\n`);
+  try {
+    await writeAtomically(path, `${token}\n`);
+  } catch (error) {
+    if (!isStorageError(error)) throw error;
+    // A first start on a full or read-only card still comes up: the token lives in memory for this
+    // run (the announcement shows it), and the caller stores it once writes work again.
+    logger.warn({ err: error, source: 'generated', path }, 'API token generated but not stored: it is valid until the service stops');
+    return { token, source: 'generated', path, notStored: { error } };
+  }
   logger.info({ source: 'generated', path }, 'API token generated (mode 0600)');
   return { token, source: 'generated', path };
+}
+
+/** Stores a token resolveApiToken could not write; throws while storage still refuses. */
+export async function storeGeneratedToken(apiToken: ApiToken, logger: Logger): Promise<void> {
+  if (!apiToken.notStored || apiToken.path === null) return;
+  if (await exists(apiToken.path)) {
+    // Someone put a token there meanwhile: it wins at the next start; this run keeps its own.
+    logger.warn({ path: apiToken.path }, 'an API token file appeared; this run keeps the token it generated');
+    return;
+  }
+  await writeAtomically(apiToken.path, `${apiToken.token}\n`);
+  logger.info({ source: 'generated', path: apiToken.path }, 'API token stored (mode 0600)');
 }
 
 /** The one human line the simulator prints on stderr, so a new user can log in to the page. */
 export function tokenAnnouncement(apiToken: ApiToken): string | null {
   // A token the user put in the environment is one they already know.
   if (apiToken.path === null) return null;
-  return `scout: API token for the page and scripts: ${apiToken.token} (stored in ${apiToken.path})\n`;
+  const where = apiToken.notStored ? `not stored: storage refused ${apiToken.path}; valid until the service stops` : `stored in ${apiToken.path}`;
+  return `scout: API token for the page and scripts: ${apiToken.token} (${where})\n`;
 }
 
 async function readTokenFile(path: string, logger: Logger, what: string): Promise<string> {

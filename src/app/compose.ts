@@ -9,7 +9,7 @@ import { CapturePipeline } from '../audio/capture.js';
 import { SPEECH_RATE_HZ } from '../domain/transcript.js';
 import { LevelSlot } from '../audio/level.js';
 import { Recorder } from '../audio/recorder.js';
-import { resolveApiToken, tokenAnnouncement } from './api-token.js';
+import { resolveApiToken, storeGeneratedToken, tokenAnnouncement } from './api-token.js';
 import { createHardware, type Hardware } from './hardware.js';
 import type { PcmFormat } from '../hardware/types.js';
 import { createHttpServer, defaultWebDir, type ButtonAction } from '../http/server.js';
@@ -34,6 +34,7 @@ import { CatchUp } from '../transcribe/catch-up.js';
 import { windowSettingsOf } from '../transcribe/window-settings.js';
 import { FaultBoard } from '../ops/faults.js';
 import { StorageErrors } from '../ops/storage-errors.js';
+import { Retention } from './retention.js';
 import { StorageWatch } from './storage-watch.js';
 import { buildHealth } from './health.js';
 import { LedPresenter } from './leds.js';
@@ -75,6 +76,9 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const { recordings } = store;
   const faults = new FaultBoard(named('faults'));
   const storageErrors = new StorageErrors({ faults, logger: named('storage') });
+  // A read-only card: the database is an in-memory copy (store/db.ts), so every write fails and
+  // the watch's probe never succeeds; the fault says so from the first moment, not at the first write.
+  if (db.readonly) storageErrors.report('database-open', Object.assign(new Error('read-only file system: the database is a read-only copy until the next start'), { code: 'EROFS' }));
   // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
   const hub = new EventHub({ firstId: Date.now(), logger: named('events') });
   // Every /proc and /sys read, and the vcgencmd stand-in, under the host root (a scripted tree in tests).
@@ -105,6 +109,13 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     return stats.bavail * stats.bsize;
   };
   const minFreeBytes = config.recorder.minFreeMb * 1_048_576;
+  const retentionConfig = config.recorder.retention;
+  const retentionLog = named('retention');
+  const retention = retentionConfig.enabled
+    ? new Retention({ keepFreeBytes: retentionConfig.keepFreeMb * 1_048_576, freeBytes, recordings, recordingsDir, logger: retentionLog })
+    : null;
+  // Logged either way: deleting audio is something an owner must be able to find out about.
+  retentionLog.info({ enabled: retentionConfig.enabled, keepFreeMb: retentionConfig.keepFreeMb }, retentionConfig.enabled ? 'retention on: old audio is deleted when space is low' : 'retention off');
   const appliance = new Appliance({
     mode: config.recorder.mode,
     longPressCancelMs: config.recorder.longPressCancelMs,
@@ -143,7 +154,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
   watchSourceFaults(source, faults);
   transcription?.transcriber.onBusyChange((busy) => leds.setBusy('transcribing', busy));
-  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub, storageErrors });
+  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub, storageErrors, ...(retention ? { retentionAudioRemoved: () => retention.removedCount() } : {}) });
 
   const health = buildHealth({
     cacheMs: config.ops.healthCacheMs,
@@ -172,7 +183,21 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     resources: resources.snapshot(),
     transcription: transcription?.status() ?? null,
   });
-  const apiToken = await resolveApiToken({ env, tokenFile: config.http.apiTokenFile, dataDir: config.dataDir, logger: named('auth') });
+  const authLog = named('auth');
+  const apiToken = await resolveApiToken({ env, tokenFile: config.http.apiTokenFile, dataDir: config.dataDir, logger: authLog });
+  // Not stored (a full or read-only card at the first start): the storage fault says so, and the
+  // watch stores it once writes work again (retry below).
+  let tokenPending = apiToken.notStored !== undefined;
+  if (apiToken.notStored) storageErrors.report('api-token', apiToken.notStored.error);
+  const storeToken = async (): Promise<void> => {
+    if (!tokenPending) return;
+    try {
+      await storeGeneratedToken(apiToken, authLog);
+      tokenPending = false;
+    } catch (error) {
+      storageErrors.report('api-token', error);
+    }
+  };
   // The simulator's new user needs the value to log in to the page. Never into the journal
   // (systemd sets JOURNAL_STREAM when stderr goes there): the token must not reach a log.
   const announcement = config.audio.backend === 'fake' && !env.JOURNAL_STREAM ? tokenAnnouncement(apiToken) : null;
@@ -243,7 +268,11 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     storageErrors,
     faults,
     appliance,
-    retry: recover,
+    ...(retention ? { retention: (free: number) => retention.enforce(free) } : {}),
+    retry: async () => {
+      await recover();
+      await storeToken();
+    },
     logger: named('storage-watch'),
   });
 

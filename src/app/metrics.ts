@@ -16,6 +16,7 @@ export interface MetricsWiring {
   readonly appliance: Pick<Appliance, 'onOutcome'>;
   readonly events: Pick<EventHub, 'stats'>;
   readonly storageErrors: Pick<StorageErrors, 'counts'>;
+  readonly retentionAudioRemoved?: () => number;
 }
 
 /**
@@ -23,7 +24,7 @@ export interface MetricsWiring {
  * itself, read when Prometheus scrapes; only events nobody keeps a count of (a recording's
  * outcome) are pushed as they happen.
  */
-export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events, storageErrors }: MetricsWiring): void {
+export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events, storageErrors, retentionAudioRemoved }: MetricsWiring): void {
   const snapshot = (): ReturnType<ResourceMonitor['snapshot']> => resources.snapshot();
   metrics.setSources({
     audioLevel: () => level.read().rmsLinear,
@@ -52,6 +53,7 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
     eventSubscribers: () => events.stats().subscribers,
     eventClientsDropped: () => events.stats().dropped,
     storageErrors: () => storageErrors.counts(),
+    retentionAudioRemoved: () => retentionAudioRemoved?.() ?? null,
   });
   appliance.onOutcome(({ outcome, durationMs }) => {
     metrics.recordings.inc({ outcome });

@@ -17,6 +17,8 @@ export interface StorageWatchOptions {
   readonly appliance: { snapshot(): { readonly phase: string }; stopForStorage(reason: string): void; retryPendingWrites(): void };
   /** Work that failed on full storage and waits for it to take writes again (start-up recovery). */
   readonly retry: () => Promise<void>;
+  /** The retention policy, when enabled: frees space below its threshold and returns the free space after. */
+  readonly retention?: (freeBytes: number) => Promise<number>;
   readonly logger: Logger;
 }
 
@@ -64,6 +66,14 @@ export class StorageWatch {
       free = await options.freeBytes();
     } catch (error) {
       options.logger.warn({ err: error }, 'cannot read the free space');
+    }
+    if (free !== null && options.retention) {
+      try {
+        free = await options.retention(free);
+      } catch (error) {
+        // A file that cannot be deleted must not stop the look at free space and storage below.
+        options.logger.error({ err: error }, 'retention failed');
+      }
     }
     if (free !== null) {
       const mb = Math.round(free / 1e6);

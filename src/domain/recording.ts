@@ -74,4 +74,6 @@ export interface Recording {
   readonly title: string | null;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
+  /** When the retention policy deleted the audio (the row and transcript stay); absent while it is kept. */
+  readonly audioRemovedAtMs?: number;
 }

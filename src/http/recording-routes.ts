@@ -224,7 +224,9 @@ async function* exportArchive(
       continue;
     }
     const audioName = `${folder}/${recording.id}.wav`;
-    const audio = yield* audioEntry(deps, recording, audioName);
+    const removed = recording.audioRemovedAtMs !== undefined;
+    // Deleted on purpose by the retention policy: not looked for, and the manifest says why.
+    const audio = removed ? false : yield* audioEntry(deps, recording, audioName);
     const transcript = deps.store.transcripts.get(recording.id);
     const files: Record<string, string> = {};
     if (transcript) {
@@ -235,7 +237,7 @@ async function* exportArchive(
         files[format] = name;
       }
     }
-    entries.push({ ...base, audio: audio ? audioName : null, transcript: transcript ? files : null, ...(audio ? {} : { note: 'audio file missing' }) });
+    entries.push({ ...base, audio: audio ? audioName : null, transcript: transcript ? files : null, ...(audio ? {} : { note: removed ? 'audio removed by the retention policy' : 'audio file missing' }) });
   }
   const manifest = Buffer.from(
     `${JSON.stringify({ exportedAt: new Date(deps.nowMs()).toISOString(), from: new Date(range.fromMs).toISOString(), to: new Date(range.toMs).toISOString(), recordings: entries }, null, 2)}\n`,

@@ -130,6 +130,9 @@ export function createHttpServer(deps: HttpDeps) {
     if (recording.status === 'recording') {
       return reply.code(409).send({ error: 'conflict', message: 'recording still in progress' });
     }
+    if (recording.audioRemovedAtMs !== undefined) {
+      return reply.code(410).send({ error: 'gone', message: 'the audio was deleted by the retention policy; the transcript is kept' });
+    }
     // sendFile handles Range, ETag and HEAD; the path comes from the database, never from the URL.
     return reply
       .header('content-type', 'audio/wav')

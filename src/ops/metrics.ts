@@ -52,6 +52,8 @@ export interface MetricSources {
   memoryAvailableBytes?: () => number | null;
   /** SQLite/file errors caught so far, by operation (kept by StorageErrors). */
   storageErrors?: () => Readonly<Record<string, number>> | null;
+  /** Recordings whose audio the retention policy deleted since start. */
+  retentionAudioRemoved?: () => number | null;
 }
 
 export interface ScoutMetrics {
@@ -168,6 +170,7 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       for (const [op, total] of Object.entries(totals)) this.inc({ op }, total);
     },
   });
+  keptCounter('scout_retention_audio_removed_total', 'Recordings whose audio the retention policy deleted to free space.', () => sources.retentionAudioRemoved?.());
   keptCounter('scout_audio_buffer_overruns_total', 'Capture overruns (xruns) reported by the audio source.', () => sources.bufferOverruns?.());
   keptCounter('scout_audio_capture_restarts_total', 'Times the capture process was restarted after a failure.', () => sources.captureRestarts?.());
   keptCounter('scout_transcription_engine_restarts_total', 'Times the transcription engine process was restarted.', () => sources.engineRestarts?.());

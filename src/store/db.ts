@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
@@ -68,7 +68,50 @@ export function openDatabase(path: string, logger: Logger, options: OpenDatabase
     // creates the file, so the service still comes up, reads, and reports the full disk. Other
     // connections (a maintenance script) are locked out until the next start.
     logger.warn({ err: error, path }, 'database opened in exclusive mode: the card has no room for its shared-memory file');
-    return openWith(path, logger, migrations, options, true);
+    try {
+      return openWith(path, logger, migrations, options, true);
+    } catch (exclusiveError) {
+      if (!isReadOnlyDirectory(dirname(path)) || !existsSync(path)) throw exclusiveError;
+      return openReadOnlySnapshot(path, logger, migrations, exclusiveError);
+    }
+  }
+}
+
+/**
+ * A read-only card (remounted by the kernel after errors, or mounted so): SQLite cannot read a
+ * WAL database without creating its -shm, and an exclusive lock needs a writable descriptor, so
+ * no real connection opens. A read-only in-memory copy of the file lets the service come up, list
+ * and play what is there and report the fault; every write fails with SQLITE_READONLY (counted
+ * as a storage error). It stays a copy until the next start: a connection cannot be reopened
+ * under the repositories' prepared statements.
+ */
+function openReadOnlySnapshot(path: string, logger: Logger, migrations: readonly Migration[], cause: unknown): Database {
+  const image = readFileSync(path);
+  // Bytes 18-19 say WAL (2); an in-memory database cannot be WAL. A clean stop checkpointed the
+  // WAL into the file; commits left in a -wal by a crash are not in this copy.
+  if (image.length > 19 && image[18] === 2 && image[19] === 2) {
+    image[18] = 1;
+    image[19] = 1;
+  }
+  const db = new BetterSqlite3(image, { readonly: true });
+  try {
+    const version = schemaVersion(db);
+    if (version > migrations.length) throw new DatabaseTooNewError(path, version, migrations.length);
+    if (version < migrations.length) throw new Error(`database ${path} needs migrations (${version} -> ${migrations.length}) but the storage is read-only`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  logger.error({ err: cause, path, walLeftBehind: existsSync(`${path}-wal`) }, 'storage is read-only: serving a read-only copy of the database until the next start');
+  return db;
+}
+
+function isReadOnlyDirectory(directory: string): boolean {
+  try {
+    accessSync(directory, constants.W_OK);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EROFS';
   }
 }
 

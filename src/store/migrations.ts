@@ -218,4 +218,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_due_kind ON jobs (state, kind, next_attempt_at_ms, id);
     `,
   },
+  {
+    version: 8,
+    name: 'audio removed by retention',
+    // Set when the retention policy deleted the WAV to free space; the row, its transcript and its
+    // history stay. NULL: the audio is (or should be) on disk.
+    up: `ALTER TABLE recordings ADD COLUMN audio_removed_at_ms INTEGER;`,
+  },
 ];

@@ -78,6 +78,7 @@ interface RecordingRow {
   title: string | null;
   created_at_ms: number;
   updated_at_ms: number;
+  audio_removed_at_ms: number | null;
 }
 
 function fromRow(row: RecordingRow): Recording {
@@ -97,6 +98,7 @@ function fromRow(row: RecordingRow): Recording {
     title: row.title,
     createdAtMs: row.created_at_ms,
     updatedAtMs: row.updated_at_ms,
+    ...(row.audio_removed_at_ms === null ? {} : { audioRemovedAtMs: row.audio_removed_at_ms }),
   };
 }
 
@@ -185,6 +187,8 @@ export class RecordingsRepo {
   private readonly searchStmt: Statement<[PageParams & { match: string }], RecordingRow & { snippet: string }>;
   private readonly searchCountStmt: Statement<[{ fromMs: number; toMs: number; match: string }], { n: number }>;
   private readonly byStatusStmt: Statement<[string], RecordingRow>;
+  private readonly retentionStmt: Statement<[number], RecordingRow>;
+  private readonly audioRemovedStmt: Statement<[{ id: string; nowMs: number }]>;
 
   // Preparing statements has no side effect on the database; doing it here means a schema that
   // does not match the code fails at start-up rather than at the first button press.
@@ -228,6 +232,27 @@ export class RecordingsRepo {
     );
     this.searchCountStmt = db.prepare(`SELECT count(*) AS n ${searchFrom}`);
     this.byStatusStmt = db.prepare('SELECT * FROM recordings WHERE status = ? ORDER BY started_at_ms ASC, id ASC');
+    // Only transcribed takes (never one being recorded or still waiting for its transcript) that
+    // no job still reads from the WAV (a catch-up redo or a re-transcription).
+    this.retentionStmt = db.prepare(
+      `SELECT * FROM recordings r WHERE r.status = 'transcribed' AND r.audio_removed_at_ms IS NULL
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = r.id AND j.state IN ('queued', 'running'))
+       ORDER BY r.started_at_ms ASC, r.id ASC LIMIT ?`,
+    );
+    this.audioRemovedStmt = db.prepare(
+      `UPDATE recordings SET audio_removed_at_ms = @nowMs, updated_at_ms = @nowMs
+       WHERE id = @id AND status = 'transcribed' AND audio_removed_at_ms IS NULL`,
+    );
+  }
+
+  /** The oldest recordings whose audio the retention policy may delete, oldest first. */
+  oldestRemovableAudio(limit: number): Recording[] {
+    return this.retentionStmt.all(limit).map(fromRow);
+  }
+
+  /** Notes that the audio is gone (before the file is deleted); false if the row no longer qualifies. */
+  markAudioRemoved(id: string): boolean {
+    return this.audioRemovedStmt.run({ id, nowMs: Math.round(this.nowMs()) }).changes === 1;
   }
 
   /** Inserts a recording in status `recording`. Throws on a duplicate id. */

@@ -134,7 +134,7 @@ export class TranscriptsRepo {
     // on request clears that). Oldest transcript first.
     this.catchUpStmt = db.prepare(
       `SELECT t.recording_id FROM transcripts t JOIN recordings r ON r.id = t.recording_id
-       WHERE r.status = 'transcribed'
+       WHERE r.status = 'transcribed' AND r.audio_removed_at_ms IS NULL
          AND (t.tier = 'constrained' OR (t.tier IS NULL AND t.degraded = 1))
          AND EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = t.recording_id AND j.final = 1)
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = t.recording_id

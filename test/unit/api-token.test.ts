@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiTokenError, resolveApiToken, tokenAnnouncement } from '../../src/app/api-token.js';
+import { ApiTokenError, resolveApiToken, storeGeneratedToken, tokenAnnouncement } from '../../src/app/api-token.js';
 import { captureLogger } from '../helpers/log-capture.js';
 
 let dataDir: string;
@@ -17,6 +17,21 @@ afterEach(() => {
 });
 
 describe('resolveApiToken', () => {
+  it('stores a token that could not be written at the start, 0600, and says so when announcing it', async () => {
+    const { logger, lines } = captureLogger();
+    const path = join(dataDir, 'api-token');
+    const pending = { token: 'a-token-kept-in-memory-0123456789', source: 'generated' as const, path, notStored: { error: new Error('ENOSPC') } };
+    expect(tokenAnnouncement(pending)).toContain('not stored');
+    await storeGeneratedToken(pending, logger);
+    expect(readFileSync(path, 'utf8').trim()).toBe(pending.token);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dataDir)).toEqual(['api-token']);
+    expect(JSON.stringify(lines)).not.toContain(pending.token);
+    // Stored already: nothing to do, and the next start reads it.
+    await storeGeneratedToken({ token: pending.token, source: 'generated', path }, logger);
+    expect((await resolveApiToken({ env: {}, tokenFile: null, dataDir, logger })).token).toBe(pending.token);
+  });
+
   it('generates 32 random bytes (base64url) into <dataDir>/api-token, mode 0600, and logs only the path', async () => {
     const { logger, lines } = captureLogger();
     const first = await resolveApiToken({ env: {}, tokenFile: null, dataDir, logger });

@@ -299,6 +299,20 @@ describe('GET /api/export', () => {
     expect(readFileSync(join(out, folder, `${id}.txt`), 'utf8')).toBe('gone\n');
   });
 
+  it('a recording whose audio the retention policy removed is exported without it, and the manifest says why', async () => {
+    const id = add(T0, 'kept words');
+    store.recordings.setStatus(id, 'transcribed');
+    expect(store.recordings.markAudioRemoved(id)).toBe(true);
+    rmSync(join(recordingsDir, `${id}.wav`));
+    const response = await app.inject({ method: 'GET', url: `/api/export?from=${T0}&to=${T0 + 1}` });
+    expect(response.statusCode).toBe(200);
+    const out = extract(response.rawPayload);
+    const folder = execFileSync('ls', [out], { encoding: 'utf8' }).trim();
+    const manifest = JSON.parse(readFileSync(join(out, folder, 'manifest.json'), 'utf8')) as { recordings: { audio: string | null; note?: string }[] };
+    expect(manifest.recordings).toMatchObject([{ audio: null, note: 'audio removed by the retention policy' }]);
+    expect(readFileSync(join(out, folder, `${id}.txt`), 'utf8')).toBe('kept words\n');
+  });
+
   it('400 for a missing, invalid, empty or too long range, and for too many recordings', async () => {
     for (const query of ['', `from=${T0}`, `to=${T0}`, `from=${T0}&to=${T0}`, `from=${T0 + 1}&to=${T0}`, 'from=soon&to=later', 'from=2020-01-01&to=2026-01-01', `from=${T0}&to=${T0 + 1}&format=zip`]) {
       const response = await app.inject({ method: 'GET', url: `/api/export?${query}` });

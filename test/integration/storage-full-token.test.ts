@@ -1,0 +1,103 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { missingCapability } from '../helpers/capability.js';
+import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+
+/**
+ * A first start on a full card with no API token file: the generated token cannot be written, yet
+ * the service comes up with it (in memory, announced), says so in health (the 'storage' check),
+ * and stores it once space comes back. Needs root (mount -t tmpfs).
+ */
+
+const mountPoint = join(tmpdir(), `scout-full-token-${process.pid}`);
+
+function tryMount(): string | null {
+  mkdirSync(mountPoint, { recursive: true });
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    rmSync(mountPoint, { recursive: true, force: true });
+    return `mount -t tmpfs failed: ${mounted.stderr.trim() || String(mounted.error ?? mounted.status)}`;
+  }
+  return null;
+}
+
+const skip = missingCapability('a tmpfs mount (root)', tryMount());
+
+const config = {
+  recorder: { minFreeMb: 1, stopReserveMb: 0, reserveAheadMb: 0 },
+  ops: { diskDegradedFreeMb: 2, diskUnhealthyFreeMb: 1, diskDegradedFreePercent: 0, diskUnhealthyFreePercent: 0, storageCheckMs: 200, healthCacheMs: 0 },
+  transcription: { enabled: false },
+};
+
+function fill(): string[] {
+  return ['1M', '4k'].map((bs, index) => {
+    const path = join(mountPoint, `filler-${index}`);
+    // dd ends with ENOSPC once the file system is full: that is the point.
+    spawnSync('dd', ['if=/dev/zero', `of=${path}`, `bs=${bs}`], { stdio: 'ignore' });
+    return path;
+  });
+}
+
+interface Health {
+  status: string;
+  checks: Record<string, { status: string; message: string }>;
+}
+
+describe.skipIf(skip)('a first start on a full card with no API token file (tmpfs)', () => {
+  const dataDir = join(mountPoint, 'data');
+  let scout: ScoutProcess | null = null;
+
+  afterAll(async () => {
+    await scout?.stop();
+    spawnSync('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('comes up with the generated token in memory, says so, and stores it when space comes back', async () => {
+    mkdirSync(dataDir, { recursive: true });
+    // The database and the simulator's clip exist (a token from the environment: no token file).
+    const first = await startScout({ dataDir, config });
+    expect((await first.stop()).code).toBe(0);
+    const tokenPath = join(dataDir, 'api-token');
+    expect(existsSync(tokenPath)).toBe(false);
+
+    const filler = fill();
+    // An empty SCOUT_API_TOKEN is no token: the service generates one.
+    scout = await startScout({ dataDir, config, env: { SCOUT_API_TOKEN: '' } });
+    const s = scout;
+    const announced = await waitFor(() => Promise.resolve(/API token for the page and scripts: (\S+) \(not stored/.exec(s.stderr())?.[1]), 5000);
+    const headers = { authorization: `Bearer ${announced}` };
+    expect(existsSync(tokenPath)).toBe(false);
+    expect(s.logLines.some((line) => line.msg === 'API token generated but not stored: it is valid until the service stops')).toBe(true);
+    expect(JSON.stringify(s.logLines)).not.toContain(announced);
+
+    // The token works for this run, and health names the storage fault.
+    const health = await waitFor(async () => {
+      const report = await s.api<Health>('/healthz', { headers });
+      return report.status === 503 ? report : null;
+    }, 5000);
+    expect(health.body.checks.storage?.status).toBe('unhealthy');
+    expect((await s.api('/api/state', { headers })).status).toBe(200);
+
+    for (const path of filler) rmSync(path, { force: true });
+    await waitFor(async () => (await s.api<Health>('/healthz', { headers })).status === 200, 10_000);
+    await waitFor(() => Promise.resolve(existsSync(tokenPath)), 5000);
+    expect(readFileSync(tokenPath, 'utf8').trim()).toBe(announced);
+    expect(statSync(tokenPath).mode & 0o777).toBe(0o600);
+    expect(s.logLines.some((line) => line.msg === 'API token stored (mode 0600)')).toBe(true);
+    expect(s.child.exitCode).toBeNull();
+    expect(s.stderr()).not.toMatch(/uncaught|unhandled/i);
+    expect((await s.stop()).code).toBe(0);
+    scout = null;
+
+    // The next start reads the stored token.
+    scout = await startScout({ dataDir, config, env: { SCOUT_API_TOKEN: '' } });
+    const again = scout;
+    expect((await again.api('/api/state', { headers })).status).toBe(200);
+    expect((await again.stop()).code).toBe(0);
+    scout = null;
+  }, 90_000);
+});

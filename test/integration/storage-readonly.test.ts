@@ -1,0 +1,161 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Recording } from '../../src/domain/recording.js';
+import type { RecordingPage } from '../../src/store/recordings.js';
+import { missingCapability } from '../helpers/capability.js';
+import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+
+/**
+ * The real service on a data dir remounted read-only (a read-only bind mount, the way a failing
+ * SD card is remounted by the kernel): it comes up and says so, capture runs, what is there can be
+ * read, a press is refused with the reason; back to read-write, the next start records and
+ * transcribes. Needs root (mount --bind).
+ */
+
+const root = mkdtempSync(join(tmpdir(), 'scout-ro-'));
+const dataDir = join(root, 'data');
+// Outside the data dir: startScout would write it there, and the data dir is read-only.
+const configPath = join(root, 'scout.json');
+let mounted = false;
+
+function mount(...args: string[]): string | null {
+  const result = spawnSync('mount', args, { encoding: 'utf8' });
+  return result.status === 0 ? null : `mount ${args.join(' ')} failed: ${result.stderr.trim() || String(result.error ?? result.status)}`;
+}
+
+function tryBind(): string | null {
+  mkdirSync(dataDir, { recursive: true });
+  const problem = mount('--bind', dataDir, dataDir);
+  if (problem !== null) return problem;
+  mounted = true;
+  return null;
+}
+
+const readOnly = (): void => {
+  const problem = mount('-o', 'remount,bind,ro', dataDir);
+  if (problem !== null) throw new Error(problem);
+};
+const readWrite = (): void => {
+  const problem = mount('-o', 'remount,bind,rw', dataDir);
+  if (problem !== null) throw new Error(problem);
+};
+
+const skip = missingCapability('mount (root)', tryBind());
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const config = {
+  recorder: { minFreeMb: 1, stopReserveMb: 0, reserveAheadMb: 0 },
+  ops: { storageCheckMs: 200, healthCacheMs: 0 },
+  transcription: { threads: 1, adaptive: false, minSpeechMs: 1000 },
+};
+
+interface Health {
+  status: string;
+  checks: Record<string, { status: string; message: string }>;
+}
+
+interface State {
+  appliance: { phase: string; faults: string[]; leds: Record<string, { mode: string; onMs?: number }>; lastEvent: string | null; recordingId: string | null; savesInFlight: number };
+}
+
+interface RecordingView extends Recording {
+  transcript?: { state: string; text?: string };
+}
+
+describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => {
+  let scout: ScoutProcess | null = null;
+  const env = { SCOUT_CONFIG: configPath };
+
+  beforeAll(async () => {
+    writeFileSync(configPath, JSON.stringify(config));
+    // A first start creates the database, the token file and the simulator's clip.
+    const first = await startScout({ dataDir, env });
+    await sleep(500);
+    expect((await first.stop()).code).toBe(0);
+  }, 90_000);
+
+  afterAll(async () => {
+    await scout?.stop();
+    if (mounted) {
+      spawnSync('mount', ['-o', 'remount,bind,rw', dataDir]);
+      spawnSync('umount', ['-l', dataDir]);
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function noCrash(s: ScoutProcess): void {
+    expect(s.child.exitCode).toBeNull();
+    expect(s.stderr()).not.toMatch(/uncaught|unhandled/i);
+    expect(s.logLines.filter((line) => line.level === 'fatal' || line.level === 60)).toEqual([]);
+  }
+
+  it('starts read-only, says so, refuses a press, and works again after read-write and a start', async () => {
+    readOnly();
+    scout = await startScout({ dataDir, env });
+    const s = scout;
+
+    const health = await waitFor(async () => {
+      const report = await s.api<Health>('/healthz');
+      return report.status === 503 ? report : null;
+    }, 5000);
+    const failing = Object.entries(health.body.checks).filter(([, check]) => check.status === 'unhealthy').map(([name]) => name);
+    expect(failing).toContain('database');
+    expect(health.body.checks.storage?.message).toMatch(/read-?only/);
+    // Capture runs: the audio check is fine.
+    expect(health.body.checks.audio?.status).toBe('healthy');
+    const state = await waitFor(async () => {
+      const body = (await s.api<State>('/api/state')).body;
+      return body.appliance.leds.record?.mode === 'blink' && body.appliance.faults.length > 0 ? body : null;
+    }, 5000);
+    expect(state.appliance.faults.join(' ')).toMatch(/read-?only/);
+    // What is there can still be read.
+    expect((await s.api<RecordingPage>('/api/recordings?limit=200')).status).toBe(200);
+
+    // A press is refused with the reason, and nothing crashes.
+    expect(await s.button('toggle')).toBe(202);
+    const refused = await waitFor(async () => {
+      const event = (await s.api<State>('/api/state')).body.appliance.lastEvent ?? '';
+      return /not recording/.test(event) ? event : null;
+    }, 5000);
+    expect(refused).toMatch(/read-?only/);
+    expect((await s.api<State>('/api/state')).body.appliance.phase).toBe('idle');
+    expect((await s.api<Health>('/healthz')).status).toBe(503);
+    noCrash(s);
+    expect((await s.stop()).code).toBe(0);
+    scout = null;
+
+    // Read-write again: the next start records and transcribes.
+    readWrite();
+    scout = await startScout({ dataDir, env });
+    const t = scout;
+    await waitFor(async () => (await t.api<Health>('/healthz')).status === 200, 10_000);
+    expect(await t.button('toggle')).toBe(202);
+    const id = await waitFor(async () => {
+      const body = (await t.api<State>('/api/state')).body;
+      return body.appliance.phase === 'recording' ? body.appliance.recordingId : null;
+    }, 5000);
+    await sleep(2500);
+    expect(await t.button('toggle')).toBe(202);
+    const done = await waitFor(async () => {
+      const view = (await t.api<RecordingView>(`/api/recordings/${id}`)).body;
+      return view.transcript?.state === 'done' ? view : null;
+    }, 60_000, 250);
+    expect(done.status).toBe('transcribed');
+    expect(done.durationMs).toBeGreaterThan(2000);
+    noCrash(t);
+    expect((await t.stop()).code).toBe(0);
+    scout = null;
+  }, 120_000);
+
+  // Not covered, and not built yet (issue 9):
+  // - resuming without a restart when a read-only data dir becomes read-write: the database read
+  //   at a read-only start is an in-memory copy (store/db.ts), which cannot be swapped for a real
+  //   connection under the repositories' prepared statements;
+  // - a read-only remount during a take: the kernel refuses `remount,bind,ro` (EBUSY) while the
+  //   service holds the database and the WAV open for writing, and an ext4 error remount
+  //   (emergency_ro) cannot be made read-write again without an unmount.
+});
