@@ -1,3 +1,4 @@
+import { idleSnapshot } from '../helpers/resources.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import {
 
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { throttleFlagsFromBits, type ResourceSnapshot } from '../../src/ops/resources.js';
+import { throttleFlagsFromBits } from '../../src/ops/resources.js';
 import { DegradePolicy } from '../../src/transcribe/degrade.js';
 import { TranscriptionPipeline, type PipelineOptions } from '../../src/transcribe/pipeline.js';
 
@@ -160,23 +161,7 @@ describe('ready-made checks', () => {
 });
 
 describe('degradation check', () => {
-  const snapshot: ResourceSnapshot = {
-    sampledAtMs: 0,
-    socTempC: 50,
-    cpuUsageRatio: 0.1,
-    memTotalBytes: 4e9,
-    memAvailableBytes: 3e9,
-    cpuPressureSomeAvg10: 0,
-    memPressureSomeAvg10: 0,
-    memPressureFullAvg10: 0,
-    ioPressureSomeAvg10: 0,
-    ioPressureFullAvg10: 0,
-    throttle: throttleFlagsFromBits(0x10000),
-    diskFreeBytes: 1e10,
-    diskTotalBytes: 3e10,
-    eventLoopLagP99Ms: 1,
-    eventLoopLagMaxMs: 1,
-  };
+  const snapshot = idleSnapshot({ throttle: throttleFlagsFromBits(0x10000) });
 
   it('healthy at level 0, degraded above it with the level, reasons and since when; since-boot throttling only reported', async () => {
     const policy = new DegradePolicy(loadConfig({ path: null, env: {} }).config.degradation, { threads: 3, beamSize: 1, alsaPeriodMs: 50, alsaBufferMs: 500 }, 0);

@@ -1,29 +1,14 @@
+import { idleSnapshot } from '../helpers/resources.js';
 import { missingCapability } from '../helpers/capability.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createScoutMetrics } from '../../src/ops/metrics.js';
-import { throttleFlagsFromBits, type ResourceSnapshot } from '../../src/ops/resources.js';
+import { throttleFlagsFromBits } from '../../src/ops/resources.js';
 import { DegradePolicy } from '../../src/transcribe/degrade.js';
 
-const idleSnapshot: ResourceSnapshot = {
-  sampledAtMs: 0,
-  socTempC: 50,
-  cpuUsageRatio: 0.1,
-  memTotalBytes: 4e9,
-  memAvailableBytes: 3e9,
-  cpuPressureSomeAvg10: 0,
-  memPressureSomeAvg10: 0,
-  memPressureFullAvg10: 0,
-  ioPressureSomeAvg10: 0,
-  ioPressureFullAvg10: 0,
-  throttle: null,
-  diskFreeBytes: 1e10,
-  diskTotalBytes: 3e10,
-  eventLoopLagP99Ms: 1,
-  eventLoopLagMaxMs: 1,
-};
+const idle = idleSnapshot();
 const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? null;
 const noPromtool = missingCapability('promtool', promtool === null ? 'not installed (Debian package prometheus)' : null);
 
@@ -163,7 +148,7 @@ describe('Scout metrics', () => {
   it('degradation: the level, the transitions by from/to and the time per level, from the policy at scrape time', async () => {
     const settings = loadConfig({ path: null, env: {} }).config.degradation;
     const policy = new DegradePolicy(settings, { threads: 3, beamSize: 1, alsaPeriodMs: 50, alsaBufferMs: 500 }, 0);
-    const hot = { ...idleSnapshot, socTempC: 79 };
+    const hot = { ...idle, socTempC: 79 };
     for (let atMs = 0; atMs <= 10_000; atMs += 5000) policy.update(hot, atMs);
     const metrics = createScoutMetrics({ defaultMetrics: false });
     metrics.setSources({

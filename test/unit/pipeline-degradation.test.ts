@@ -1,3 +1,4 @@
+import { idleSnapshot } from '../helpers/resources.js';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
@@ -7,23 +8,7 @@ import { DegradePolicy, type DegradeDecision, type DegradeSettings } from '../..
 import { TranscriptionPipeline, type PipelineOptions } from '../../src/transcribe/pipeline.js';
 import { captureLogger } from '../helpers/log-capture.js';
 
-const idle: ResourceSnapshot = {
-  sampledAtMs: 0,
-  socTempC: 50,
-  cpuUsageRatio: 0.1,
-  memTotalBytes: 4e9,
-  memAvailableBytes: 3e9,
-  cpuPressureSomeAvg10: 0,
-  memPressureSomeAvg10: 0,
-  memPressureFullAvg10: 0,
-  ioPressureSomeAvg10: 0,
-  ioPressureFullAvg10: 0,
-  throttle: null,
-  diskFreeBytes: 1e10,
-  diskTotalBytes: 3e10,
-  eventLoopLagP99Ms: 1,
-  eventLoopLagMaxMs: 1,
-};
+const idle = idleSnapshot();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
