@@ -400,6 +400,11 @@ function sendHttp(port: number, req: FuzzRequest): Promise<FuzzResult> {
       res.on('end', () => done({ status, outcome: 'answered', body: Buffer.concat(chunks).toString('latin1'), contentType }));
       res.on('error', () => done({ status, outcome: 'answered', body: Buffer.concat(chunks).toString('latin1') }));
     });
+    // node:http hands the answer to a CONNECT to 'connect', never to 'response' (a 431 included).
+    client.on('connect', (res, socket) => {
+      socket.destroy();
+      done({ status: res.statusCode ?? null, outcome: 'answered', body: '' });
+    });
     client.on('error', () => undefined);
     if (req.body !== null) client.write(req.body);
     if (!req.truncated) client.end();
