@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+import { mountTmpfs, unmountTmpfs } from '../helpers/storage.js';
 
 /**
  * The retention policy in the real service on a small tmpfs: when free space falls below
@@ -12,19 +12,9 @@ import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process
  * transcripts stay, each deletion is logged and counted. Needs root (mount -t tmpfs).
  */
 
-const mountPoint = join(tmpdir(), `scout-retention-${process.pid}`);
+const { mountPoint, problem: mountProblem } = mountTmpfs('retention');
 
-function tryMount(): string | null {
-  mkdirSync(mountPoint, { recursive: true });
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint], { encoding: 'utf8' });
-  if (mounted.status !== 0) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    return `mount -t tmpfs failed: ${mounted.stderr.trim() || String(mounted.error ?? mounted.status)}`;
-  }
-  return null;
-}
-
-const skip = missingCapability('a tmpfs mount (root)', tryMount());
+const skip = missingCapability('a tmpfs mount (root)', mountProblem);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const config = {
@@ -46,8 +36,7 @@ describe.skipIf(skip)('retention on a filling disk (tmpfs)', () => {
 
   afterAll(async () => {
     await scout?.stop();
-    spawnSync('umount', ['-l', mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
+    unmountTmpfs(mountPoint);
   });
 
   async function take(s: ScoutProcess): Promise<string> {

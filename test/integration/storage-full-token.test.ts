@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+import { fillToTheLastBlock, mountTmpfs, unmountTmpfs, type Health } from '../helpers/storage.js';
 
 /**
  * A first start on a full card with no API token file: the generated token cannot be written, yet
@@ -12,19 +11,9 @@ import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process
  * and stores it once space comes back. Needs root (mount -t tmpfs).
  */
 
-const mountPoint = join(tmpdir(), `scout-full-token-${process.pid}`);
+const { mountPoint, problem: mountProblem } = mountTmpfs('full-token');
 
-function tryMount(): string | null {
-  mkdirSync(mountPoint, { recursive: true });
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint], { encoding: 'utf8' });
-  if (mounted.status !== 0) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    return `mount -t tmpfs failed: ${mounted.stderr.trim() || String(mounted.error ?? mounted.status)}`;
-  }
-  return null;
-}
-
-const skip = missingCapability('a tmpfs mount (root)', tryMount());
+const skip = missingCapability('a tmpfs mount (root)', mountProblem);
 
 const config = {
   recorder: { minFreeMb: 1, stopReserveMb: 0, reserveAheadMb: 0 },
@@ -32,19 +21,7 @@ const config = {
   transcription: { enabled: false },
 };
 
-function fill(): string[] {
-  return ['1M', '4k'].map((bs, index) => {
-    const path = join(mountPoint, `filler-${index}`);
-    // dd ends with ENOSPC once the file system is full: that is the point.
-    spawnSync('dd', ['if=/dev/zero', `of=${path}`, `bs=${bs}`], { stdio: 'ignore' });
-    return path;
-  });
-}
 
-interface Health {
-  status: string;
-  checks: Record<string, { status: string; message: string }>;
-}
 
 describe.skipIf(skip)('a first start on a full card with no API token file (tmpfs)', () => {
   const dataDir = join(mountPoint, 'data');
@@ -52,8 +29,7 @@ describe.skipIf(skip)('a first start on a full card with no API token file (tmpf
 
   afterAll(async () => {
     await scout?.stop();
-    spawnSync('umount', ['-l', mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
+    unmountTmpfs(mountPoint);
   });
 
   it('comes up with the generated token in memory, says so, and stores it when space comes back', async () => {
@@ -64,7 +40,7 @@ describe.skipIf(skip)('a first start on a full card with no API token file (tmpf
     const tokenPath = join(dataDir, 'api-token');
     expect(existsSync(tokenPath)).toBe(false);
 
-    const filler = fill();
+    const filler = fillToTheLastBlock(mountPoint);
     // An empty SCOUT_API_TOKEN is no token: the service generates one.
     scout = await startScout({ dataDir, config, env: { SCOUT_API_TOKEN: '' } });
     const s = scout;

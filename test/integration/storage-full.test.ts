@@ -1,6 +1,4 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWavHeader, WAV_HEADER_BYTES } from '../../src/audio/wav.js';
@@ -8,6 +6,7 @@ import type { Recording } from '../../src/domain/recording.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+import { expectStorageFault, fillToTheLastBlock, mountTmpfs, unmountTmpfs, type Health, type State } from '../helpers/storage.js';
 
 /**
  * The real service on a small tmpfs that fills up: it starts on a full disk and says so, it
@@ -15,19 +14,8 @@ import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process
  * valid, truncated file. Needs root (mount -t tmpfs).
  */
 
-const mountPoint = join(tmpdir(), `scout-full-${process.pid}`);
+const { mountPoint, problem: mountProblem } = mountTmpfs('full');
 
-function tryMount(): string | null {
-  mkdirSync(mountPoint, { recursive: true });
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint], { encoding: 'utf8' });
-  if (mounted.status !== 0) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    return `mount -t tmpfs failed: ${mounted.stderr.trim() || String(mounted.error ?? mounted.status)}`;
-  }
-  return null;
-}
-
-const mountProblem = tryMount();
 const skip = missingCapability('a tmpfs mount (root)', mountProblem);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -40,27 +28,7 @@ const config = {
   transcription: { enabled: false },
 };
 
-let fillers = 0;
-/** Fills the file system to the last block with filler files; returns their paths. */
-function fill(): string[] {
-  const paths: string[] = [];
-  for (const bs of ['1M', '4k']) {
-    const path = join(mountPoint, `filler-${fillers++}`);
-    // dd ends with ENOSPC (non-zero status) once the file system is full: that is the point.
-    spawnSync('dd', ['if=/dev/zero', `of=${path}`, `bs=${bs}`], { stdio: 'ignore' });
-    paths.push(path);
-  }
-  return paths;
-}
 
-interface Health {
-  status: string;
-  checks: Record<string, { status: string; message: string }>;
-}
-
-interface State {
-  appliance: { phase: string; faults: string[]; leds: Record<string, { mode: string; onMs?: number }>; lastEvent: string | null };
-}
 
 describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
   const dataDir = join(mountPoint, 'data');
@@ -76,8 +44,7 @@ describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
 
   afterAll(async () => {
     await scout?.stop();
-    spawnSync('umount', ['-l', mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
+    unmountTmpfs(mountPoint);
   });
 
   async function recordings(s: ScoutProcess): Promise<Recording[]> {
@@ -85,22 +52,12 @@ describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
   }
 
   it('starts on a full disk, says so, and recovers by itself when space comes back', async () => {
-    const filler = fill();
+    const filler = fillToTheLastBlock(mountPoint);
     scout = await startScout({ dataDir, config });
     const s = scout;
 
-    const health = await waitFor(async () => {
-      const report = await s.api<Health>('/healthz');
-      return report.status === 503 ? report : null;
-    }, 5000);
-    const failing = Object.entries(health.body.checks).filter(([, check]) => check.status === 'unhealthy').map(([name]) => name);
-    expect(failing.some((name) => name === 'disk' || name === 'database' || name === 'storage')).toBe(true);
-    // Capture runs: the audio check is fine.
-    expect(health.body.checks.audio?.status).toBe('healthy');
-    const state = await waitFor(async () => {
-      const body = (await s.api<State>('/api/state')).body;
-      return body.appliance.leds.record?.mode === 'blink' && body.appliance.faults.length > 0 ? body : null;
-    }, 5000);
+    const { unhealthy, state } = await expectStorageFault(s);
+    expect(unhealthy.some((name) => name === 'disk' || name === 'database' || name === 'storage')).toBe(true);
     expect(state.appliance.faults.join(' ')).toMatch(/disk|storage/);
 
     // A press is refused with the reason, and nothing crashes.
@@ -138,7 +95,7 @@ describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
       return body.appliance.phase === 'recording' ? body.appliance.recordingId : null;
     }, 5000);
     await sleep(1500);
-    const filler = fill();
+    const filler = fillToTheLastBlock(mountPoint);
     // From the moment the disk is full (the fill itself is slow on a loaded machine).
     const filledAt = Date.now();
     const stopped = await waitFor(async () => {

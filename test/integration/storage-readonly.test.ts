@@ -7,6 +7,7 @@ import type { Recording } from '../../src/domain/recording.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+import { expectNoCrash, expectStorageFault, type Health, type State } from '../helpers/storage.js';
 
 /**
  * The real service on a data dir remounted read-only (a read-only bind mount, the way a failing
@@ -53,14 +54,6 @@ const config = {
   transcription: { threads: 1, adaptive: false, minSpeechMs: 1000 },
 };
 
-interface Health {
-  status: string;
-  checks: Record<string, { status: string; message: string }>;
-}
-
-interface State {
-  appliance: { phase: string; faults: string[]; leds: Record<string, { mode: string; onMs?: number }>; lastEvent: string | null; recordingId: string | null; savesInFlight: number };
-}
 
 interface RecordingView extends Recording {
   transcript?: { state: string; text?: string };
@@ -87,30 +80,14 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
     rmSync(root, { recursive: true, force: true });
   });
 
-  function noCrash(s: ScoutProcess): void {
-    expect(s.child.exitCode).toBeNull();
-    expect(s.stderr()).not.toMatch(/uncaught|unhandled/i);
-    expect(s.logLines.filter((line) => line.level === 'fatal' || line.level === 60)).toEqual([]);
-  }
-
   it('starts read-only, says so, refuses a press, and works again after read-write and a start', async () => {
     readOnly();
     scout = await startScout({ dataDir, env });
     const s = scout;
 
-    const health = await waitFor(async () => {
-      const report = await s.api<Health>('/healthz');
-      return report.status === 503 ? report : null;
-    }, 5000);
-    const failing = Object.entries(health.body.checks).filter(([, check]) => check.status === 'unhealthy').map(([name]) => name);
-    expect(failing).toContain('database');
-    expect(health.body.checks.storage?.message).toMatch(/read-?only/);
-    // Capture runs: the audio check is fine.
-    expect(health.body.checks.audio?.status).toBe('healthy');
-    const state = await waitFor(async () => {
-      const body = (await s.api<State>('/api/state')).body;
-      return body.appliance.leds.record?.mode === 'blink' && body.appliance.faults.length > 0 ? body : null;
-    }, 5000);
+    const { health, unhealthy, state } = await expectStorageFault(s);
+    expect(unhealthy).toContain('database');
+    expect(health.checks.storage?.message).toMatch(/read-?only/);
     expect(state.appliance.faults.join(' ')).toMatch(/read-?only/);
     // What is there can still be read.
     expect((await s.api<RecordingPage>('/api/recordings?limit=200')).status).toBe(200);
@@ -124,7 +101,7 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
     expect(refused).toMatch(/read-?only/);
     expect((await s.api<State>('/api/state')).body.appliance.phase).toBe('idle');
     expect((await s.api<Health>('/healthz')).status).toBe(503);
-    noCrash(s);
+    expectNoCrash(s);
     expect((await s.stop()).code).toBe(0);
     scout = null;
 
@@ -146,7 +123,7 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
     }, 60_000, 250);
     expect(done.status).toBe('transcribed');
     expect(done.durationMs).toBeGreaterThan(2000);
-    noCrash(t);
+    expectNoCrash(t);
     expect((await t.stop()).code).toBe(0);
     scout = null;
   }, 120_000);

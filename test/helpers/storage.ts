@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { waitFor, type ScoutProcess } from './scout-process.js';
+
+/**
+ * Real storage failures for the service under test: a small tmpfs (root) to fill, and the checks
+ * every storage test makes of what the service then says.
+ */
+
+export interface Tmpfs {
+  readonly mountPoint: string;
+  /** Why it could not be mounted, or null (feed it to `missingCapability`). */
+  readonly problem: string | null;
+}
+
+export function mountTmpfs(name: string, sizeMb = 48): Tmpfs {
+  const mountPoint = join(tmpdir(), `scout-${name}-${process.pid}`);
+  mkdirSync(mountPoint, { recursive: true });
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', mountPoint], { encoding: 'utf8' });
+  if (mounted.status === 0) return { mountPoint, problem: null };
+  rmSync(mountPoint, { recursive: true, force: true });
+  return { mountPoint, problem: `mount -t tmpfs failed: ${mounted.stderr.trim() || String(mounted.error ?? mounted.status)}` };
+}
+
+export function unmountTmpfs(mountPoint: string): void {
+  spawnSync('umount', ['-l', mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+}
+
+let fillers = 0;
+/** Fills the file system to the last block with filler files; returns their paths. */
+export function fillToTheLastBlock(dir: string): string[] {
+  return ['1M', '4k'].map((bs) => {
+    const path = join(dir, `filler-${fillers++}`);
+    // dd ends with ENOSPC (non-zero status) once the file system is full: that is the point.
+    spawnSync('dd', ['if=/dev/zero', `of=${path}`, `bs=${bs}`], { stdio: 'ignore' });
+    return path;
+  });
+}
+
+export interface Health {
+  status: string;
+  checks: Record<string, { status: string; message: string }>;
+}
+
+export interface State {
+  appliance: {
+    phase: string;
+    recordingId: string | null;
+    faults: string[];
+    leds: Record<string, { mode: string; onMs?: number }>;
+    lastEvent: string | null;
+    savesInFlight: number;
+  };
+}
+
+/**
+ * The service says storage is broken: /healthz answers 503 and names the failing checks, capture
+ * still runs (the audio check), and the red LED blinks with a fault. Returns what it saw.
+ */
+export async function expectStorageFault(s: ScoutProcess): Promise<{ health: Health; unhealthy: string[]; state: State }> {
+  const report = await waitFor(async () => {
+    const answer = await s.api<Health>('/healthz');
+    return answer.status === 503 ? answer : null;
+  }, 5000);
+  const health = report.body;
+  const unhealthy = Object.entries(health.checks)
+    .filter(([, check]) => check.status === 'unhealthy')
+    .map(([name]) => name);
+  expect(health.checks.audio?.status).toBe('healthy');
+  const state = await waitFor(async () => {
+    const body = (await s.api<State>('/api/state')).body;
+    return body.appliance.leds.record?.mode === 'blink' && body.appliance.faults.length > 0 ? body : null;
+  }, 5000);
+  return { health, unhealthy, state };
+}
+
+/** No crash: the process runs, and no uncaught error or fatal line reached its output. */
+export function expectNoCrash(s: ScoutProcess): void {
+  expect(s.child.exitCode).toBeNull();
+  expect(s.stderr()).not.toMatch(/uncaught|unhandled/i);
+  expect(s.logLines.filter((line) => line.level === 'fatal' || line.level === 60)).toEqual([]);
+}
