@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/util/prng.js';
 /**
  * Test signals and measurements for audio tests: tone generation as S16_LE interleaved frames,
  * the level of one frequency (Goertzel) and the dominant frequency (windowed FFT) of a signal.
@@ -154,4 +155,28 @@ export function dominantFrequencyHz(samples: Int16Array, rateHz: number, minHz =
   const denom = a - 2 * b + c;
   const shift = denom === 0 ? 0 : (0.5 * (a - c)) / denom;
   return ((best + shift) * rateHz) / n;
+}
+
+/**
+ * Speech-like 16 kHz audio for the window cutter and the silence gate: a buzz with a syllable
+ * rhythm for the even entries of `pattern` (ms), silence for the odd ones. With a seed, low
+ * seeded hiss goes under everything, so no two windows can hold the same samples by chance.
+ */
+export function speechLike(pattern: readonly number[], seed?: number): Int16Array {
+  const rateHz = 16_000;
+  const samplesOf = (ms: number): number => Math.round((ms * rateHz) / 1000);
+  const random = seed === undefined ? null : mulberry32(seed);
+  const out = new Int16Array(samplesOf(pattern.reduce((sum, ms) => sum + ms, 0)));
+  let position = 0;
+  pattern.forEach((lengthMs, index) => {
+    const length = samplesOf(lengthMs);
+    for (let i = 0; i < length; i++) {
+      const t = i / rateHz;
+      const hiss = random === null ? 0 : Math.round((random() - 0.5) * 30);
+      const voice = index % 2 === 0 ? 3000 * (0.55 + 0.45 * Math.sin(2 * Math.PI * 4 * t)) * (Math.sin(2 * Math.PI * 180 * t) + 0.5 * Math.sin(2 * Math.PI * 900 * t)) : 0;
+      out[position + i] = Math.round(voice) + hiss;
+    }
+    position += length;
+  });
+  return out;
 }

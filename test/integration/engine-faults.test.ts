@@ -6,6 +6,7 @@
  * waits in the queue (never failed), /healthz and the status LED say degraded and why; once the
  * fault clears everything recovers within a bounded time and every take made is transcribed.
  */
+import { speechLike } from '../helpers/signal.js';
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import { LED_PATTERNS } from '../../src/app/leds.js';
 import { encodeWav } from '../../src/audio/wav.js';
 import type { Recording } from '../../src/domain/recording.js';
 import { GGML_MAGIC } from '../../src/transcribe/model-file.js';
-import { mulberry32 } from '../../src/util/prng.js';
 import { sleep } from '../../src/util/sleep.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 import { ensureModel, ensureWhisperBuilt } from '../helpers/whisper.js';
@@ -24,25 +24,6 @@ const RATE_HZ = 16000;
 const NORMAL_MODEL = 'ggml-tiny.en-q8_0.bin';
 /** Faults are short here: the breaker probes every 1.5 s, so recovery is bounded by a few seconds. */
 const RECOVERY_MS = 15_000;
-
-/** Speech-like bursts with pauses (the windows close at the pauses), seeded noise underneath. */
-function speechLike(pattern: readonly number[], seed: number): Int16Array {
-  const random = mulberry32(seed);
-  const samplesOf = (ms: number): number => Math.round((ms * RATE_HZ) / 1000);
-  const out = new Int16Array(pattern.reduce((sum, ms) => sum + samplesOf(ms), 0));
-  let position = 0;
-  pattern.forEach((lengthMs, index) => {
-    const length = samplesOf(lengthMs);
-    for (let i = 0; i < length; i++) {
-      const t = i / RATE_HZ;
-      const hiss = Math.round((random() - 0.5) * 30);
-      const voice = index % 2 === 0 ? 3000 * (0.55 + 0.45 * Math.sin(2 * Math.PI * 4 * t)) * (Math.sin(2 * Math.PI * 180 * t) + 0.5 * Math.sin(2 * Math.PI * 900 * t)) : 0;
-      out[position + i] = Math.round(voice) + hiss;
-    }
-    position += length;
-  });
-  return out;
-}
 
 interface CheckReport {
   readonly status: string;

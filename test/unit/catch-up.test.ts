@@ -3,6 +3,7 @@
  * whose loaded model changes (as the degradation policy swaps it): real SQLite, real WAV files,
  * real timers.
  */
+import { speechLike } from '../helpers/signal.js';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,23 +70,6 @@ class ModelSwappingEngine implements TranscriptionEngine {
 
 function currentModelOf(engine: ModelSwappingEngine): () => CurrentModel {
   return () => ({ path: engine.modelPath, tier: engine.modelPath === TINY ? 'constrained' : 'normal' });
-}
-
-function speechLike(pattern: number[]): Int16Array {
-  const total = Math.round((pattern.reduce((a, b) => a + b, 0) * RATE_HZ) / 1000);
-  const out = new Int16Array(total);
-  let position = 0;
-  pattern.forEach((lengthMs, index) => {
-    const length = Math.round((lengthMs * RATE_HZ) / 1000);
-    if (index % 2 === 0) {
-      for (let i = 0; i < length; i++) {
-        const t = i / RATE_HZ;
-        out[position + i] = Math.round(3000 * (0.55 + 0.45 * Math.sin(2 * Math.PI * 4 * t)) * (Math.sin(2 * Math.PI * 180 * t) + 0.5 * Math.sin(2 * Math.PI * 900 * t)));
-      }
-    }
-    position += length;
-  });
-  return out;
 }
 
 // ~15 s of sentences with pauses: cut into several windows.

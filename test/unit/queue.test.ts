@@ -2,6 +2,7 @@
  * The transcription queue end to end with a scripted engine: real SQLite, real WAV files (and the
  * real WavWriter for the live path), real timers; only the whisper engine is a stand-in.
  */
+import { speechLike } from '../helpers/signal.js';
 import { encodeWav } from '../../src/audio/wav.js';
 import { SPEECH_RATE_HZ } from '../../src/domain/transcript.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,24 +82,6 @@ class ScriptedEngine implements TranscriptionEngine {
         });
     }
   }
-}
-
-/** Speech-like audio: a modulated buzz. `pattern` alternates speech and silence in ms. */
-function speechLike(pattern: number[]): Int16Array {
-  const total = Math.round((pattern.reduce((a, b) => a + b, 0) * RATE_HZ) / 1000);
-  const out = new Int16Array(total);
-  let position = 0;
-  pattern.forEach((lengthMs, index) => {
-    const length = Math.round((lengthMs * RATE_HZ) / 1000);
-    if (index % 2 === 0) {
-      for (let i = 0; i < length; i++) {
-        const t = i / RATE_HZ;
-        out[position + i] = Math.round(3000 * (0.55 + 0.45 * Math.sin(2 * Math.PI * 4 * t)) * (Math.sin(2 * Math.PI * 180 * t) + 0.5 * Math.sin(2 * Math.PI * 900 * t)));
-      }
-    }
-    position += length;
-  });
-  return out;
 }
 
 let dir: string;
