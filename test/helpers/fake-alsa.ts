@@ -18,7 +18,7 @@
  * open succeed. `removeInfile()` / `writeInfile()` are the unplug and replug.
  */
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -167,13 +167,30 @@ export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic
     );
     await execFileAsync('pactl', ['set-default-source', 'fakemic.monitor'], { env });
   };
-  const daemonDown = (): Promise<void> =>
-    new Promise<void>((resolve) => {
+  const pidFile = join(dir, 'pulse', 'pid');
+  const daemonPid = async (): Promise<number | undefined> => {
+    try {
+      const pid = Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const daemonDown = async (): Promise<void> => {
+    const pid = await daemonPid();
+    await new Promise<void>((resolve) => {
       // `pulseaudio --kill` signals the daemon named by this runtime dir's pid file, and only that one.
       const killer = spawn('pulseaudio', ['--kill'], { env, stdio: 'ignore' });
       killer.once('error', () => resolve());
       killer.once('close', () => resolve());
     });
+    if (pid === undefined) return;
+    // --kill only signals: the daemon goes on writing into its runtime dir (pid file, cookie) while
+    // it shuts down, and removing the dir under it fails with ENOTEMPTY. Wait for the process itself.
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && processAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  };
   await daemonUp();
   return {
     env,
@@ -199,7 +216,16 @@ export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic
     revive: daemonUp,
     stop: async () => {
       await daemonDown();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     },
   };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
