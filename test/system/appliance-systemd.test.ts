@@ -7,7 +7,7 @@
 import { missingCapability } from '../helpers/capability.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -56,6 +56,44 @@ function speechClip(): Promise<Buffer> {
       });
     });
   });
+}
+
+/** mount point -> its first option (ro/rw), as the process with this mountinfo sees it. */
+function mountOptions(mountinfo: string): Map<string, string> {
+  return new Map(
+    mountinfo
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f.length > 5)
+      .map((f) => [f[4] ?? '', (f[5] ?? '').split(',')[0] ?? ''] as const),
+  );
+}
+
+/** Host pids of a process's direct children, from every thread's `children` list. */
+function childPids(pid: number): number[] {
+  const found: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const list = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (list !== '') found.push(...list.split(/\s+/).map(Number));
+  }
+  return found;
+}
+
+/** The appliance's whisper-server child (setpriv execs into it, so the child itself is the engine). */
+async function waitForEnginePid(mainPid: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      for (const child of childPids(mainPid)) {
+        const name = readFileSync(`/proc/${child}/comm`, 'utf8').trim();
+        if (name.startsWith('whisper-server')) return child;
+      }
+    } catch {
+      // The process or a thread went away between listing and reading: look again.
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no whisper-server child of ${mainPid} within 20 s`);
 }
 
 function build(): Promise<void> {
@@ -142,6 +180,37 @@ RestartSec=200ms
     expect(engine.state, JSON.stringify(engine)).toBe('ready');
   }, 30_000);
 
+  it('runs the appliance and its whisper-server under the unit\'s hardening (user, groups, no privileges, seccomp, read-only system)', async () => {
+    const mainPid = (await ns.hostMainPid(unit))!;
+    const enginePid = await waitForEnginePid(mainPid);
+    const passwd = await readFile(join(ns.hostViewOfRoot, 'etc/passwd'), 'utf8');
+    const groupFile = await readFile(join(ns.hostViewOfRoot, 'etc/group'), 'utf8');
+    const scoutUid = /^scout:x:(\d+):/m.exec(passwd)?.[1];
+    const gid = (name: string): number => Number(new RegExp(`^${name}:x:(\\d+):`, 'm').exec(groupFile)?.[1]);
+    for (const [who, pid] of [['appliance', mainPid], ['whisper-server', enginePid]] as const) {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const field = (name: string): string => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1]?.trim() ?? '';
+      expect(field('Uid').split(/\s+/), `${who} Uid`).toEqual([scoutUid, scoutUid, scoutUid, scoutUid]);
+      expect(field('NoNewPrivs'), `${who} NoNewPrivileges=`).toBe('1');
+      expect(field('CapEff'), `${who} effective capabilities`).toMatch(/^0+$/);
+      expect(field('CapBnd'), `${who} CapabilityBoundingSet=`).toMatch(/^0+$/);
+      expect(field('CapAmb'), `${who} AmbientCapabilities=`).toMatch(/^0+$/);
+      expect(field('Seccomp'), `${who} SystemCallFilter= (2 = filter mode)`).toBe('2');
+      const groups = field('Groups').split(/\s+/).map(Number);
+      for (const name of ['audio', 'input', 'gpio']) expect(groups, `${who} in group ${name}`).toContain(gid(name));
+      const mounts = mountOptions(await readFile(`/proc/${pid}/mountinfo`, 'utf8'));
+      expect(mounts.get('/'), `${who}: ProtectSystem=strict`).toBe('ro');
+      expect(mounts.get('/sys'), `${who}: ProtectKernelTunables=`).toBe('ro');
+      expect(mounts.get('/var/lib/scout'), `${who}: StateDirectory=`).toBe('rw');
+      expect(mounts.get('/home'), `${who}: ProtectHome=`).toBeDefined();
+      expect(mounts.get('/tmp'), `${who}: PrivateTmp=`).toBe('rw');
+    }
+    // The engine runs in the unit's cgroup, so MemoryMax= counts it, and a stop or a kill reaches it.
+    const cgroupOf = async (pid: number): Promise<string> => (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim();
+    expect(await cgroupOf(enginePid)).toBe(await cgroupOf(mainPid));
+    expect(await cgroupOf(mainPid)).toContain(unit);
+  }, 30_000);
+
   it.skipIf(noPromtool)('serves /metrics that pass promtool check metrics (a live scrape)', async () => {
     const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
     const body = await response.text();
@@ -176,9 +245,18 @@ RestartSec=200ms
     expect(await ns.hostMainPid(unit)).not.toBe(stoppedPid);
     expect(await listIds()).toEqual(ids);
 
-    process.kill((await ns.hostMainPid(unit))!, 'SIGKILL');
+    const killedPid = (await ns.hostMainPid(unit))!;
+    const orphanCandidate = await waitForEnginePid(killedPid);
+    process.kill(killedPid, 'SIGKILL');
     await waitActive(2);
     expect(await listIds()).toEqual(ids);
+    // The old engine died with its parent (parent-death signal, and the unit's cgroup): no orphan
+    // whisper-server holds the model's memory next to the new one.
+    const engineGoneBy = Date.now() + 10_000;
+    while (existsSync(`/proc/${orphanCandidate}`) && Date.now() < engineGoneBy) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(`/proc/${orphanCandidate}`), `whisper-server ${orphanCandidate} outlived its parent`).toBe(false);
+    const newEngine = await waitForEnginePid((await ns.hostMainPid(unit))!);
+    expect(newEngine).not.toBe(orphanCandidate);
   });
 
   it('flushes the recording in progress on systemctl stop and exits cleanly', async () => {
