@@ -83,6 +83,10 @@ const GpioSchema = Type.Object(
     onoffButtonPin: Type.Integer({ minimum: 0, default: 17 }),
     onoffStatusLedPin: Type.Integer({ minimum: 0, default: 22 }),
     onoffRecordLedPin: Type.Integer({ minimum: 0, default: 27 }),
+    ledLayout: Type.Union([Type.Literal('two'), Type.Literal('one')], {
+      default: 'two',
+      description: "'two': status + recording LED; 'one': only the status LED is wired (docs/LEDS.md, one-LED table)",
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -131,7 +131,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     onStorageError: storageErrors.report,
     logger: named('appliance'),
   });
-  const leds = new LedPresenter({ leds: hardware.leds, appliance, faults });
+  const leds = new LedPresenter({ leds: hardware.leds, appliance, faults, layout: config.gpio.ledLayout });
   const catchUp = transcription
     ? new CatchUp({
         // Off on the placeholder model: its text is not speech, there is nothing to improve.

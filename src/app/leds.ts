@@ -1,43 +1,24 @@
 import type { Led, LedPattern } from '../hardware/types.js';
 import type { Appliance, RecordingOutcome } from '../appliance.js';
 import type { FaultBoard } from '../ops/faults.js';
+import { CANCEL_FLASH_MS, LED_PATTERNS, oneLedPattern, twoLedPatterns, type LedSituation } from '../ops/led-language.js';
 
-/**
- * What the LEDs say (hardware/README.md has the table). The red LED is steady only while audio is
- * being kept, so a glance answers "is it recording?"; the green one tells the rest, with
- * precedence fatal > error > degraded > busy > idle.
- */
-export const LED_PATTERNS = {
-  off: { mode: 'off' },
-  on: { mode: 'on' },
-  /** Status, start-up: Scout is taking over from the kernel's heartbeat. */
-  starting: { mode: 'blink', onMs: 250, offMs: 250 },
-  /** Status, saving or transcribing: slow, calm. */
-  busy: { mode: 'blink', onMs: 500, offMs: 500 },
-  /** Status, works but health says degraded (hot, throttled, engine queueing, disk low). */
-  degraded: { mode: 'blink', onMs: 100, offMs: 1900 },
-  /**
-   * Status: a part is broken but recording works (no usable model).
-   * Record: cannot record (no microphone, disk full, storage failing); also the cancel flash.
-   */
-  error: { mode: 'blink', onMs: 100, offMs: 100 },
-  /** Record LED, the last seconds before the maximum length. */
-  ending: { mode: 'blink', onMs: 250, offMs: 250 },
-} as const satisfies Record<string, LedPattern>;
-
-/** Three quick blinks of the red LED say "that one was thrown away". */
-const CANCEL_FLASH_MS = 600;
+/** 'two': green status + red recording LED (normal); 'one': only the status LED is wired. */
+export type LedLayout = 'two' | 'one';
 
 export interface LedPresenterOptions {
   readonly leds: { readonly status: Led; readonly record: Led };
   readonly appliance: Pick<Appliance, 'snapshot' | 'onChange' | 'onOutcome'>;
   readonly faults: FaultBoard;
+  /** Default 'two'. With 'one', the record LED is never touched (it may not be wired). */
+  readonly layout?: LedLayout;
   readonly now?: () => number;
 }
 
 /**
- * Drives the two LEDs from events: the appliance's phase, the fault board and background work.
- * The state machine never touches an LED, so another indicator (a buzzer, a display) is another
+ * Drives the LEDs from events: the appliance's phase, the fault board and background work. What
+ * each situation looks like is the LED language (src/ops/led-language.ts, docs/LEDS.md). The
+ * state machine never touches an LED, so another indicator (a buzzer, a display) is another
  * consumer of the same events.
  */
 export class LedPresenter {
@@ -52,7 +33,7 @@ export class LedPresenter {
   async start(): Promise<void> {
     const { leds, appliance, faults } = this.options;
     await leds.status.start();
-    await leds.record.start();
+    if (this.twoLeds) await leds.record.start();
     this.running = true;
     appliance.onChange(() => this.refresh());
     appliance.onOutcome((outcome) => this.onOutcome(outcome));
@@ -67,9 +48,9 @@ export class LedPresenter {
     if (this.flashTimer) clearTimeout(this.flashTimer);
     this.flashTimer = null;
     const { leds } = this.options;
-    leds.record.set(LED_PATTERNS.off);
+    if (this.twoLeds) leds.record.set(LED_PATTERNS.off);
     leds.status.set(LED_PATTERNS.off);
-    await leds.record.stop();
+    if (this.twoLeds) await leds.record.stop();
     await leds.status.stop();
   }
 
@@ -85,9 +66,14 @@ export class LedPresenter {
     return [...this.busyReasons];
   }
 
+  /** By LED name; with one LED, the record LED shows as off (it is not driven). */
   patterns(): Record<string, LedPattern> {
     const { status, record } = this.options.leds;
-    return { [status.name]: status.current(), [record.name]: record.current() };
+    return { [status.name]: status.current(), [record.name]: this.twoLeds ? record.current() : LED_PATTERNS.off };
+  }
+
+  private get twoLeds(): boolean {
+    return (this.options.layout ?? 'two') === 'two';
   }
 
   private onOutcome(outcome: RecordingOutcome): void {
@@ -105,21 +91,28 @@ export class LedPresenter {
     if (!this.running) return;
     const { leds, appliance, faults } = this.options;
     const snapshot = appliance.snapshot();
-    const fatal = faults.has('fatal');
-    const flashing = this.now() < this.cancelFlashUntilMs;
-    if (snapshot.phase === 'recording' && !fatal) leds.record.set(snapshot.endingSoon ? LED_PATTERNS.ending : LED_PATTERNS.on);
-    else if (fatal || flashing) leds.record.set(LED_PATTERNS.error);
-    else leds.record.set(LED_PATTERNS.off);
-
-    if (snapshot.phase === 'starting') leds.status.set(LED_PATTERNS.starting);
-    else if (snapshot.phase === 'stopped' || fatal) leds.status.set(LED_PATTERNS.off);
-    else if (faults.has('error')) leds.status.set(LED_PATTERNS.error);
-    else if (faults.has('degraded')) leds.status.set(LED_PATTERNS.degraded);
-    else if (snapshot.savesInFlight > 0 || this.busyReasons.size > 0) leds.status.set(LED_PATTERNS.busy);
-    else leds.status.set(LED_PATTERNS.on);
+    const situation: LedSituation = {
+      phase: snapshot.phase,
+      endingSoon: snapshot.endingSoon,
+      busy: snapshot.savesInFlight > 0 || this.busyReasons.size > 0,
+      cancelFlash: this.now() < this.cancelFlashUntilMs,
+      faults: faults.list(),
+    };
+    if (this.twoLeds) {
+      const next = twoLedPatterns(situation);
+      show(leds.record, next.record);
+      show(leds.status, next.status);
+    } else {
+      show(leds.status, oneLedPattern(situation));
+    }
   }
 
   private now(): number {
     return (this.options.now ?? Date.now)();
   }
+}
+
+/** Only a change is sent: setting the same pattern again would restart a blink code mid-count. */
+function show(led: Led, pattern: LedPattern): void {
+  if (led.current() !== pattern) led.set(pattern);
 }

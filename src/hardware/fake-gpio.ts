@@ -3,7 +3,8 @@
  * the simulator. Drive the button with `press()/release()/click()/hold()`; read what an LED
  * showed with `history()`.
  */
-import type { Button, ButtonEdge, Led, LedPattern } from './types.js';
+import { REPEAT_FOREVER, type Button, type ButtonEdge, type Led, type LedPattern } from './types.js';
+import { StepPlayer, blinkSteps } from './step-player.js';
 import { sleep } from '../util/sleep.js';
 
 type Lifecycle = 'new' | 'started' | 'stopped';
@@ -77,10 +78,25 @@ export interface LedHistoryEntry {
   readonly pattern: LedPattern;
 }
 
+/** One change of the fake LED's light: lit or dark from `atMs`. */
+export interface LedLevelEntry {
+  readonly atMs: number;
+  readonly on: boolean;
+}
+
+/** Levels kept for `timeline()`; older ones are dropped so a long simulator run stays small. */
+const TIMELINE_LIMIT = 2_000;
+
+/**
+ * Blinks and patterns are played by the same service-side timer as the onoff backend (the pattern
+ * as the LED would show it), so `timeline()` is what a person would have seen.
+ */
 export class FakeLed implements Led {
   private desired: LedPattern = { mode: 'off' };
   private lifecycle: Lifecycle = 'new';
   private readonly shown: LedHistoryEntry[] = [];
+  private readonly levels: LedLevelEntry[] = [];
+  private readonly player = new StepPlayer((on) => this.level(on));
 
   constructor(
     readonly name: string,
@@ -99,6 +115,7 @@ export class FakeLed implements Led {
   stop(): Promise<void> {
     if (this.lifecycle === 'started') this.show({ mode: 'off' });
     this.lifecycle = 'stopped';
+    this.player.stop();
     return Promise.resolve();
   }
 
@@ -121,7 +138,39 @@ export class FakeLed implements Led {
     return this.lifecycle === 'started' ? this.desired : { mode: 'off' };
   }
 
+  /** Every change of the light, oldest first (the last TIMELINE_LIMIT of them). */
+  timeline(): readonly LedLevelEntry[] {
+    return this.levels;
+  }
+
+  /** True while a timer is playing a blink or pattern. */
+  get animating(): boolean {
+    return this.player.playing;
+  }
+
   private show(pattern: LedPattern): void {
     this.shown.push({ atMs: this.clock(), pattern });
+    this.player.stop();
+    switch (pattern.mode) {
+      case 'off':
+        this.level(false);
+        break;
+      case 'on':
+        this.level(true);
+        break;
+      case 'blink':
+        this.player.play(blinkSteps(pattern.onMs, pattern.offMs), REPEAT_FOREVER);
+        break;
+      case 'pattern':
+        this.player.play(pattern.steps, pattern.repeat);
+        break;
+    }
+  }
+
+  private level(on: boolean): void {
+    const last = this.levels.at(-1);
+    if (last?.on === on) return;
+    this.levels.push({ atMs: this.clock(), on });
+    if (this.levels.length > TIMELINE_LIMIT) this.levels.splice(0, this.levels.length - TIMELINE_LIMIT);
   }
 }

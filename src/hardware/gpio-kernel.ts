@@ -1,8 +1,9 @@
 /**
  * The default GPIO backend: the kernel's own drivers, set up by device-tree overlays
  * (hardware/README.md). The button is a `gpio-keys` input device (the kernel debounces it and
- * timestamps each edge); the LEDs are `gpio-leds` class devices whose `timer` trigger blinks
- * without any CPU from us, so the LEDs keep telling the truth when Node stalls.
+ * timestamps each edge); the LEDs are `gpio-leds` class devices whose `timer` and `pattern`
+ * triggers blink without any CPU from us, so the LEDs keep telling the truth when Node stalls
+ * (a kernel without the pattern trigger gets its patterns from a timer in the service).
  * Both only read and write files, so tests drive the same code with a FIFO and a temp dir.
  */
 import { createReadStream, constants as fsConstants, type ReadStream } from 'node:fs';
@@ -11,7 +12,8 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
-import type { Button, ButtonEdge, Led, LedPattern } from './types.js';
+import { StepPlayer } from './step-player.js';
+import type { Button, ButtonEdge, Led, LedPattern, LedStep } from './types.js';
 import {
   EV_KEY,
   EV_SYN,
@@ -235,7 +237,7 @@ export interface KernelLedOptions {
   /** Default `/sys/class/leds`; tests pass a temp dir. */
   readonly sysfsRoot?: string;
   readonly logger: Logger;
-  /** How long to wait for `delay_on`/`delay_off` to appear after selecting the timer trigger. Default 1000 ms. */
+  /** How long to wait for a trigger's files (`delay_on`, `pattern`, ...) to appear after selecting it. Default 1000 ms. */
   readonly triggerFilesTimeoutMs?: number;
 }
 
@@ -243,6 +245,31 @@ export interface KernelLedStatus {
   readonly applied: LedPattern | null;
   readonly writeErrors: number;
   readonly lastError: string | null;
+  /** Who plays a `pattern`: the kernel's pattern trigger, or (without it) a timer in the service. */
+  readonly patternPlayer: 'kernel' | 'service';
+}
+
+/** Whether a `trigger` file's list (`none [timer] heartbeat pattern`) offers a trigger. */
+export function triggerListed(triggerText: string, trigger: string): boolean {
+  return triggerText
+    .split(/\s+/)
+    .map((word) => word.replace(/^\[|\]$/g, ''))
+    .includes(trigger);
+}
+
+/**
+ * Steps as the pattern trigger's "brightness duration" tuples. Between two tuples of different
+ * brightness the kernel fades (ledtrig-pattern, for durations of 50 ms and more), so each step
+ * is written as "b ms b 0": hold b for ms, then change at once (the ABI document's step form).
+ */
+export function kernelPatternText(steps: readonly LedStep[], maxBrightness: number): string {
+  return steps
+    .filter((step) => step.ms > 0)
+    .map((step) => {
+      const brightness = step.on ? maxBrightness : 0;
+      return `${brightness} ${Math.round(step.ms)} ${brightness} 0`;
+    })
+    .join(' ');
 }
 
 /**
@@ -260,6 +287,10 @@ export class KernelLed implements Led {
   private writer: Promise<void> | null = null;
   private writeErrors = 0;
   private lastError: string | null = null;
+  private patternTrigger = false;
+  /** Brightness writes of the service-side player, in order; drained before any other write. */
+  private playerWrites: Promise<void> = Promise.resolve();
+  private readonly player = new StepPlayer((on) => this.playerWrite(on));
 
   constructor(private readonly options: KernelLedOptions) {
     this.name = options.name;
@@ -280,6 +311,12 @@ export class KernelLed implements Led {
     } catch {
       this.maxBrightness = 1;
     }
+    // Read once: a trigger's own files replace nothing in the list, and triggers are built in or not.
+    try {
+      this.patternTrigger = triggerListed(await readFile(path.join(this.dir, 'trigger'), 'utf8'), 'pattern');
+    } catch {
+      this.patternTrigger = false;
+    }
     this.kick();
     await this.settle();
   }
@@ -290,6 +327,7 @@ export class KernelLed implements Led {
     this.stopped = true;
     if (!this.started) return;
     await this.settle();
+    await this.stopPlayer();
     await this.apply({ mode: 'off' });
   }
 
@@ -308,7 +346,12 @@ export class KernelLed implements Led {
   }
 
   status(): KernelLedStatus {
-    return { applied: this.applied, writeErrors: this.writeErrors, lastError: this.lastError };
+    return {
+      applied: this.applied,
+      writeErrors: this.writeErrors,
+      lastError: this.lastError,
+      patternPlayer: this.patternTrigger ? 'kernel' : 'service',
+    };
   }
 
   private kick(): void {
@@ -328,6 +371,7 @@ export class KernelLed implements Led {
   }
 
   private async apply(pattern: LedPattern): Promise<boolean> {
+    await this.stopPlayer();
     try {
       switch (pattern.mode) {
         case 'off':
@@ -347,6 +391,19 @@ export class KernelLed implements Led {
           await this.write('delay_on', String(Math.max(1, Math.round(pattern.onMs))));
           await this.write('delay_off', String(Math.max(1, Math.round(pattern.offMs))));
           break;
+        case 'pattern':
+          if (this.patternTrigger) {
+            if (this.applied?.mode !== 'pattern') await this.write('trigger', 'pattern');
+            // Like timer's delays, `pattern` and `repeat` exist only once the trigger is attached.
+            await this.waitForFile('pattern');
+            await this.write('pattern', kernelPatternText(pattern.steps, this.maxBrightness));
+            await this.waitForFile('repeat');
+            await this.write('repeat', String(pattern.repeat));
+          } else {
+            await this.write('trigger', 'none');
+            this.player.play(pattern.steps, pattern.repeat);
+          }
+          break;
       }
       this.applied = pattern;
       return true;
@@ -357,6 +414,25 @@ export class KernelLed implements Led {
       this.options.logger.warn({ err: message, led: this.name, pattern }, 'LED write failed');
       return false;
     }
+  }
+
+  /** The service-side player's toggles: queued in order; a failure counts once per new message. */
+  private playerWrite(on: boolean): void {
+    const value = on ? String(this.maxBrightness) : '0';
+    this.playerWrites = this.playerWrites
+      .then(() => this.write('brightness', value))
+      .catch((error: unknown) => {
+        this.writeErrors += 1;
+        const message = error instanceof Error ? error.message : String(error);
+        if (message !== this.lastError) this.options.logger.warn({ err: message, led: this.name }, 'LED write failed');
+        this.lastError = message;
+      });
+  }
+
+  /** No toggle may land after the next pattern's writes. */
+  private async stopPlayer(): Promise<void> {
+    this.player.stop();
+    await this.playerWrites;
   }
 
   /** sysfs attributes exist or not; never create one (O_CREAT would fake a file the kernel did not make). */

@@ -13,7 +13,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import type { Button, ButtonEdge, Led, LedPattern } from './types.js';
+import { StepPlayer, blinkSteps } from './step-player.js';
+import { REPEAT_FOREVER, type Button, type ButtonEdge, type Led, type LedPattern } from './types.js';
 
 export type BinaryValue = 0 | 1;
 
@@ -282,12 +283,14 @@ export interface OnoffLedOptions extends OnoffCommonOptions {
   readonly activeLow?: boolean;
 }
 
-/** An LED on a sysfs GPIO. Blinking is a Node timer: it stops (in whatever state) while the event loop is blocked. */
+/** An LED on a sysfs GPIO. Blinks and patterns are Node timers: they stop (in whatever state) while the event loop is blocked. */
 export class OnoffLed implements Led {
   readonly name: string;
   private desired: LedPattern = { mode: 'off' };
   private gpio: OnoffGpio | null = null;
-  private blinkTimer: NodeJS.Timeout | null = null;
+  private readonly player = new StepPlayer((on) => {
+    if (this.gpio) this.write(this.gpio, on ? 1 : 0);
+  });
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private writeErrors = 0;
 
@@ -351,14 +354,12 @@ export class OnoffLed implements Led {
       case 'on':
         this.write(gpio, 1);
         break;
-      case 'blink': {
-        const phase = (on: boolean): void => {
-          this.write(gpio, on ? 1 : 0);
-          this.blinkTimer = setTimeout(() => phase(!on), Math.max(1, on ? pattern.onMs : pattern.offMs));
-        };
-        phase(true);
+      case 'blink':
+        this.player.play(blinkSteps(Math.max(1, pattern.onMs), Math.max(1, pattern.offMs)), REPEAT_FOREVER);
         break;
-      }
+      case 'pattern':
+        this.player.play(pattern.steps, pattern.repeat);
+        break;
     }
   }
 
@@ -372,7 +373,6 @@ export class OnoffLed implements Led {
   }
 
   private clearBlink(): void {
-    if (this.blinkTimer) clearTimeout(this.blinkTimer);
-    this.blinkTimer = null;
+    this.player.stop();
   }
 }

@@ -58,11 +58,26 @@ export interface Button {
   onEdge(listener: (edge: ButtonEdge, atMs: number) => void): void;
 }
 
-/** What an LED shows. Blinking is done by the backend (kernel `timer` trigger on the Pi) so it keeps going if Node stalls. */
+/** One step of a pattern: the LED on or off for `ms` milliseconds. */
+export interface LedStep {
+  readonly on: boolean;
+  readonly ms: number;
+}
+
+/** `repeat` of a pattern that never ends (the kernel pattern trigger's `repeat` = -1). */
+export const REPEAT_FOREVER = -1;
+
+/**
+ * What an LED shows. Blinking is done by the backend (kernel `timer` or `pattern` trigger on the
+ * Pi) so it keeps going if Node stalls; where the kernel has no pattern trigger, a timer in the
+ * service plays the steps. `pattern` plays `steps` in order, `repeat` times (REPEAT_FOREVER:
+ * until the next `set`), then holds the last step.
+ */
 export type LedPattern =
   | { readonly mode: 'off' }
   | { readonly mode: 'on' }
-  | { readonly mode: 'blink'; readonly onMs: number; readonly offMs: number };
+  | { readonly mode: 'blink'; readonly onMs: number; readonly offMs: number }
+  | { readonly mode: 'pattern'; readonly steps: readonly LedStep[]; readonly repeat: number };
 
 export interface Led {
   readonly name: string;

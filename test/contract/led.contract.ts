@@ -12,6 +12,8 @@ export interface LedHarness {
   observe(): Promise<LedPattern>;
   /** Resolves once the backend has applied the latest `set()`. */
   settle(): Promise<void>;
+  /** After start: whether `observe()` can see a step pattern (a real kernel without the pattern trigger cannot). Default true. */
+  devicePlaysPatterns?(): boolean;
   dispose(): Promise<void>;
 }
 
@@ -50,6 +52,35 @@ export function ledContract(name: string, makeHarness: () => Promise<LedHarness>
         expect(h.led.current()).toEqual(pattern);
         await h.settle();
         expect(await h.observe()).toEqual(pattern);
+      }
+    });
+
+    it('shows step patterns (error codes, the cancel flash) and goes back to steady', async () => {
+      const h = await started();
+      const patterns: LedPattern[] = [
+        {
+          mode: 'pattern',
+          steps: [
+            { on: true, ms: 200 },
+            { on: false, ms: 200 },
+            { on: true, ms: 200 },
+            { on: false, ms: 1400 },
+          ],
+          repeat: -1,
+        },
+        { mode: 'blink', onMs: 100, offMs: 1900 },
+        { mode: 'pattern', steps: [{ on: true, ms: 100 }, { on: false, ms: 100 }], repeat: 3 },
+        { mode: 'on' },
+      ];
+      // A real LED whose kernel lacks the pattern trigger plays steps from a service timer: no
+      // file shows them (test/unit/gpio-kernel.test.ts checks that path on its own).
+      const visible = h.devicePlaysPatterns?.() ?? true;
+      if (!visible) console.info(`[led contract] ${name}: no pattern trigger, step patterns are played by the service`);
+      for (const pattern of patterns) {
+        h.led.set(pattern);
+        expect(h.led.current()).toEqual(pattern);
+        await h.settle();
+        if (visible || pattern.mode !== 'pattern') expect(await h.observe()).toEqual(pattern);
       }
     });
 

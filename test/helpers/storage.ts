@@ -51,7 +51,7 @@ export interface State {
     phase: string;
     recordingId: string | null;
     faults: string[];
-    leds: Record<string, { mode: string; onMs?: number }>;
+    leds: Record<string, { mode: string; onMs?: number; steps?: { on: boolean; ms: number }[] }>;
     lastEvent: string | null;
     savesInFlight: number;
   };
@@ -73,7 +73,10 @@ export async function expectStorageFault(s: ScoutProcess): Promise<{ health: Hea
   expect(health.checks.audio?.status).toBe('healthy');
   const state = await waitFor(async () => {
     const body = (await s.api<State>('/api/state')).body;
-    return body.appliance.leds.record?.mode === 'blink' && body.appliance.faults.length > 0 ? body : null;
+    // The storage error code on the status LED: three blinks, a pause (src/ops/led-language.ts).
+    const status = body.appliance.leds.status;
+    const blinks = status?.mode === 'pattern' ? (status.steps ?? []).filter((step) => step.on).length : 0;
+    return blinks === 3 && body.appliance.faults.length > 0 ? body : null;
   }, 5000);
   return { health, unhealthy, state };
 }

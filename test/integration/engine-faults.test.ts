@@ -11,7 +11,7 @@ import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LED_PATTERNS } from '../../src/app/leds.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { encodeWav } from '../../src/audio/wav.js';
 import type { Recording } from '../../src/domain/recording.js';
 import { GGML_MAGIC } from '../../src/transcribe/model-file.js';
@@ -88,8 +88,8 @@ async function expectTakeWaits(scout: ScoutProcess, id: string, problem: RegExp)
   expect(report.body.checks['transcription']?.message).toMatch(/breaker (open|halfOpen)/);
   // ...and names what went wrong.
   expect(report.body.checks['transcription']?.message).toMatch(problem);
-  // The fault review runs every ops.resourceSampleMs; the LED follows the fault.
-  await waitFor(async () => JSON.stringify((await state(scout)).appliance.leds['status']) === JSON.stringify(LED_PATTERNS.degraded), 5000, 25);
+  // The fault review runs every ops.resourceSampleMs; the LED follows the fault: code 5, engine down.
+  await waitFor(async () => JSON.stringify((await state(scout)).appliance.leds['status']) === JSON.stringify(LED_PATTERNS.engineDown), 5000, 25);
 }
 
 /** After the fault: the take is transcribed, the breaker closed, the queue empty, health and LED back. */

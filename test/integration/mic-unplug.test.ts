@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import type { Recording } from '../../src/domain/recording.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
@@ -50,9 +51,9 @@ describe('microphone unplugged and plugged back', () => {
       return state.audio.state === 'restarting' && state.audio.restarts >= 2 ? state : null;
     }, 15_000);
     expect(unplugged.appliance.faults.join(' ')).toMatch(/microphone/);
-    // Cannot record: the green LED goes dark and the red one blinks fast.
-    expect(unplugged.appliance.leds.status?.mode).toBe('off');
-    expect(unplugged.appliance.leds.record?.mode).toBe('blink');
+    // Cannot record: the green LED blinks code 2 (no microphone); the red one is dark.
+    expect(unplugged.appliance.leds.status).toEqual(LED_PATTERNS.noMicrophone);
+    expect(unplugged.appliance.leds.record?.mode).toBe('off');
     // The health cache is short; wait it out rather than read a stale report.
     const degraded = await waitFor(async () => {
       const health = await scout.api<{ status: string; checks: Record<string, { status: string; message: string }> }>('/healthz');

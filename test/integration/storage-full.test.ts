@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWavHeader, WAV_HEADER_BYTES } from '../../src/audio/wav.js';
 import type { Recording } from '../../src/domain/recording.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
@@ -105,8 +106,9 @@ describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
     expect(Date.now() - filledAt).toBeLessThan(2000);
     // Saved (the file cut back to its last flush) once no save is in flight.
     await waitFor(async () => (await s.api<{ appliance: { savesInFlight: number } }>('/api/state')).body.appliance.savesInFlight === 0, 5000, 50);
-    // The red LED and health say so at once.
-    expect(stopped.appliance.leds.record?.mode).toBe('blink');
+    // The LEDs (code 3 on the green one; the red one dark, nothing is kept) and health say so at once.
+    expect(stopped.appliance.leds.status).toEqual(LED_PATTERNS.storage);
+    expect(stopped.appliance.leds.record?.mode).toBe('off');
     expect(stopped.appliance.faults.join(' ')).toMatch(/disk full|storage/);
     expect((await s.api<Health>('/healthz')).status).toBe(503);
 

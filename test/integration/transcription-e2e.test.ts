@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Recording } from '../../src/domain/recording.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { makeSpeechWav, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { makeDataDir, removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 import { ensureModel, ensureWhisperBuilt, wavDurationMs, type EnsuredModel } from '../helpers/whisper.js';
@@ -115,7 +116,8 @@ describe('no usable model', () => {
     expect(health.body.checks.model?.message).toMatch(/ggml-tiny\.en-q8_0\.bin/);
     const state = (await scout.api<State>('/api/state')).body;
     expect(state.appliance.faults.join(' ')).toMatch(/no usable model/);
-    expect(state.appliance.leds.status).toEqual({ mode: 'blink', onMs: 100, offMs: 100 });
+    // Code 4, no model, on the green LED.
+    expect(state.appliance.leds.status).toEqual(LED_PATTERNS.noModel);
 
     // Recording still works, and the work waits in the queue.
     await sleep(600);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Appliance } from '../../src/appliance.js';
 import { FaultBoard } from '../../src/ops/faults.js';
-import { LED_PATTERNS, LedPresenter } from '../../src/app/leds.js';
+import { LedPresenter } from '../../src/app/leds.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { PcmRing } from '../../src/audio/ring-buffer.js';
 import { Recorder } from '../../src/audio/recorder.js';
 import { FakeLed } from '../../src/hardware/fake-gpio.js';
@@ -143,7 +144,7 @@ describe('Appliance', () => {
     await appliance.settled();
     expect(recordings.list({ limit: 10 }).total).toBe(0);
     expect((await readdir(dir)).filter((name) => name.endsWith('.wav'))).toEqual([]);
-    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.cancelled);
     await sleep(700);
     expect(leds.record.current()).toEqual(LED_PATTERNS.off);
   });
@@ -179,8 +180,9 @@ describe('Appliance', () => {
     await appliance.settled();
     expect(appliance.snapshot().phase).toBe('idle');
     expect(faults.messages().join()).toMatch(/disk nearly full/);
-    expect(leds.status.current()).toEqual(LED_PATTERNS.off);
-    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    // Code 3 (storage) on the status LED; the red LED stays dark: nothing is being kept.
+    expect(leds.status.current()).toEqual(LED_PATTERNS.storage);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.off);
     freeBytes = 10_000_000_000;
     appliance.toggle();
     await appliance.settled();
@@ -202,18 +204,21 @@ describe('Appliance', () => {
     const setBusy = (busy: boolean): void => presenter?.setBusy('transcribing', busy);
     setBusy(true);
     expect(leds.status.current()).toEqual(LED_PATTERNS.busy);
+    faults.set('degradation', 'transcription level 1 (light): temperature >= 70 C', 'degraded');
+    expect(leds.status.current()).toEqual(LED_PATTERNS.degradedHot);
     faults.set('engine', 'breaker open', 'degraded');
-    expect(leds.status.current()).toEqual(LED_PATTERNS.degraded);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.engineDown);
     faults.set('model', 'model missing', 'error');
-    expect(leds.status.current()).toEqual(LED_PATTERNS.error);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.noModel);
     // Recording still works with a broken model: the red LED says nothing is wrong with it.
     expect(leds.record.current()).toEqual(LED_PATTERNS.off);
     faults.set('model', null);
     faults.set('audio', 'microphone restarting', 'fatal');
-    expect(leds.status.current()).toEqual(LED_PATTERNS.off);
-    expect(leds.record.current()).toEqual(LED_PATTERNS.error);
+    expect(leds.status.current()).toEqual(LED_PATTERNS.noMicrophone);
+    expect(leds.record.current()).toEqual(LED_PATTERNS.off);
     faults.set('audio', null);
     faults.set('engine', null);
+    faults.set('degradation', null);
     setBusy(false);
     expect(leds.status.current()).toEqual(LED_PATTERNS.on);
   });

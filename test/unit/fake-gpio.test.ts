@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeButton, FakeLed } from '../../src/hardware/fake-gpio.js';
 import type { ButtonEdge } from '../../src/hardware/types.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { buttonContract } from '../contract/button.contract.js';
 import { ledContract } from '../contract/led.contract.js';
 
@@ -118,5 +119,61 @@ describe('FakeLed', () => {
       { atMs: 20, pattern: { mode: 'blink', onMs: 100, offMs: 100 } },
       { atMs: 30, pattern: { mode: 'off' } },
     ]);
+  });
+});
+
+describe('FakeLed timeline (the service-side timer, on a fake clock)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** [on ms, off ms, ...] between consecutive changes of the light. */
+  function durations(led: FakeLed): number[] {
+    const levels = led.timeline();
+    return levels.slice(1).map((entry, index) => entry.atMs - (levels[index]?.atMs ?? 0));
+  }
+
+  it('plays error code 3 as three 200 ms blinks and a 1.4 s pause, again and again', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const led = new FakeLed('status');
+    await led.start();
+    led.set(LED_PATTERNS.storage);
+    vi.advanceTimersByTime(2 * 2_400);
+    // Dark at start, lit at once when set (same ms), then on/off durations of two full cycles.
+    expect(led.timeline().slice(0, 2)).toEqual([
+      { atMs: 0, on: false },
+      { atMs: 0, on: true },
+    ]);
+    expect(durations(led).slice(1)).toEqual([200, 200, 200, 200, 200, 1400, 200, 200, 200, 200, 200, 1400]);
+    await led.stop();
+  });
+
+  it('plays 100/1900 as exactly that', async () => {
+    vi.useFakeTimers({ now: 1_000 });
+    const led = new FakeLed('status');
+    await led.start();
+    led.set(LED_PATTERNS.degradedHot);
+    vi.advanceTimersByTime(6_000);
+    expect(durations(led).slice(1)).toEqual([100, 1900, 100, 1900, 100, 1900]);
+  });
+
+  it('a finite repeat ends on its last step; stop() leaves no timer and the light dark', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const led = new FakeLed('record');
+    await led.start();
+    led.set(LED_PATTERNS.cancelled);
+    vi.advanceTimersByTime(2_000);
+    expect(durations(led).slice(1)).toEqual([100, 100, 100, 100, 100]);
+    expect(led.timeline().at(-1)?.on).toBe(false);
+    expect(led.animating).toBe(false);
+    led.set(LED_PATTERNS.busy);
+    expect(led.animating).toBe(true);
+    await led.stop();
+    expect(led.animating).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+    const changes = led.timeline().length;
+    vi.advanceTimersByTime(5_000);
+    expect(led.timeline()).toHaveLength(changes);
+    expect(led.timeline().at(-1)?.on).toBe(false);
   });
 });

@@ -26,8 +26,10 @@ import {
   type InputEvent,
   type InputEventRecordSize,
 } from '../../src/hardware/input-event.js';
-import type { ButtonEdge, LedPattern } from '../../src/hardware/types.js';
+import type { ButtonEdge, LedPattern, LedStep } from '../../src/hardware/types.js';
 import { silentLogger } from '../../src/log.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
+import { sleep } from '../../src/util/sleep.js';
 import { buttonContract, type ButtonHarness } from '../contract/button.contract.js';
 import { ledContract, type LedHarness } from '../contract/led.contract.js';
 
@@ -282,7 +284,14 @@ function procInputDevices(eventName: string): string {
   ].join('\n');
 }
 
-/** A temp `/sys/class/leds/<label>` and a stand-in for the kernel's timer trigger. */
+interface FakeLedSysfsOptions {
+  readonly maxBrightness?: number | null;
+  readonly attachDelayMs?: number;
+  /** The kernel has the pattern trigger (CONFIG_LEDS_TRIGGER_PATTERN): `trigger` lists it. Default true. */
+  readonly patternTrigger?: boolean;
+}
+
+/** A temp `/sys/class/leds/<label>` and a stand-in for the kernel's timer and pattern triggers. */
 class FakeLedSysfs {
   private timer: NodeJS.Timeout | null = null;
 
@@ -295,12 +304,14 @@ class FakeLedSysfs {
     return path.join(this.root, this.label);
   }
 
-  static async create(options: { maxBrightness?: number | null; attachDelayMs?: number } = {}): Promise<FakeLedSysfs> {
+  static async create(options: FakeLedSysfsOptions = {}): Promise<FakeLedSysfs> {
     const root = await mkdtemp(path.join(tmpdir(), 'scout-leds-'));
     const sysfs = new FakeLedSysfs(root, 'scout-rec');
     await mkdir(sysfs.dir);
     await writeFile(path.join(sysfs.dir, 'brightness'), '0');
-    await writeFile(path.join(sysfs.dir, 'trigger'), 'none');
+    // As the kernel lists them: the active one in brackets. (A write replaces the text here.)
+    const triggers = options.patternTrigger === false ? '[none] timer heartbeat' : '[none] timer heartbeat pattern';
+    await writeFile(path.join(sysfs.dir, 'trigger'), `${triggers}\n`);
     if (options.maxBrightness !== null) await writeFile(path.join(sysfs.dir, 'max_brightness'), `${options.maxBrightness ?? 255}\n`);
     sysfs.emulateTimerTrigger(options.attachDelayMs ?? 20);
     return sysfs;
@@ -308,12 +319,22 @@ class FakeLedSysfs {
 
   /**
    * Like ledtrig-timer: selecting `timer` makes delay_on/delay_off appear (default 500 ms each)
-   * a moment later; selecting anything else removes them.
+   * a moment later; selecting anything else removes them. Likewise ledtrig-pattern's `pattern`
+   * (empty) and `repeat` (-1) for `pattern`.
    */
   private emulateTimerTrigger(attachDelayMs: number): void {
-    let timerSeenAtMs: number | null = null;
-    const delayOn = path.join(this.dir, 'delay_on');
-    const delayOff = path.join(this.dir, 'delay_off');
+    const seenAtMs = new Map<string, number>();
+    const files: Record<string, ReadonlyArray<[string, string]>> = {
+      timer: [
+        // delay_off first, so that a reader who sees delay_on finds both.
+        ['delay_off', '500'],
+        ['delay_on', '500'],
+      ],
+      pattern: [
+        ['repeat', '-1'],
+        ['pattern', ''],
+      ],
+    };
     this.timer = setInterval(() => {
       let trigger: string;
       try {
@@ -321,17 +342,18 @@ class FakeLedSysfs {
       } catch {
         return;
       }
-      if (trigger === 'timer') {
-        timerSeenAtMs ??= Date.now();
-        if (!existsSync(delayOn) && Date.now() - timerSeenAtMs >= attachDelayMs) {
-          // delay_off first, so that a reader who sees delay_on finds both.
-          writeFileSync(delayOff, '500');
-          writeFileSync(delayOn, '500');
+      for (const [name, created] of Object.entries(files)) {
+        if (trigger === name) {
+          const since = seenAtMs.get(name) ?? Date.now();
+          seenAtMs.set(name, since);
+          const last = created.at(-1);
+          if (last && !existsSync(path.join(this.dir, last[0])) && Date.now() - since >= attachDelayMs) {
+            for (const [file, value] of created) writeFileSync(path.join(this.dir, file), value);
+          }
+        } else {
+          seenAtMs.delete(name);
+          for (const [file] of created) rmSync(path.join(this.dir, file), { force: true });
         }
-      } else {
-        timerSeenAtMs = null;
-        rmSync(delayOn, { force: true });
-        rmSync(delayOff, { force: true });
       }
     }, 2);
   }
@@ -346,10 +368,28 @@ class FakeLedSysfs {
   }
 }
 
+/** Reads the pattern trigger's "b ms b 0" tuples back as steps; throws on anything else. */
+function stepsFromKernelPattern(text: string): LedStep[] {
+  const numbers = text.trim().split(/\s+/).map(Number);
+  const steps: LedStep[] = [];
+  for (let index = 0; index < numbers.length; index += 4) {
+    const [brightness, ms, again, zero] = numbers.slice(index, index + 4);
+    if (brightness === undefined || ms === undefined || again !== brightness || zero !== 0) throw new Error(`not a step pattern: ${text}`);
+    steps.push({ on: brightness > 0, ms });
+  }
+  if (steps.length * 4 !== numbers.length) throw new Error(`not a step pattern: ${text}`);
+  return steps;
+}
+
 /** What a `/sys/class/leds/<label>` directory shows; works on real sysfs (`none [timer] ...`) too. */
 async function observeLedDir(dir: string): Promise<LedPattern> {
   const triggerText = (await readFile(path.join(dir, 'trigger'), 'utf8')).trim();
   const trigger = /\[([^\]]+)\]/.exec(triggerText)?.[1] ?? triggerText;
+  if (trigger === 'pattern') {
+    const steps = stepsFromKernelPattern(await readFile(path.join(dir, 'pattern'), 'utf8'));
+    const repeat = Number((await readFile(path.join(dir, 'repeat'), 'utf8')).trim());
+    return { mode: 'pattern', steps, repeat };
+  }
   if (trigger === 'timer') {
     const onMs = Number((await readFile(path.join(dir, 'delay_on'), 'utf8')).trim());
     const offMs = Number((await readFile(path.join(dir, 'delay_off'), 'utf8')).trim());
@@ -366,7 +406,7 @@ describe('KernelLed on a temp sysfs tree', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function setup(options: { maxBrightness?: number | null; attachDelayMs?: number } = {}): Promise<{
+  async function setup(options: FakeLedSysfsOptions = {}): Promise<{
     sysfs: FakeLedSysfs;
     led: KernelLed;
   }> {
@@ -439,6 +479,70 @@ describe('KernelLed on a temp sysfs tree', () => {
     expect(readFileSync(path.join(root, 'missing', 'brightness'), 'utf8')).toBe('1');
   });
 
+  it('pattern: selects the pattern trigger, then writes step tuples and repeat -1 (error code 2)', async () => {
+    const { sysfs, led } = await setup({ maxBrightness: 255, attachDelayMs: 40 });
+    await led.start();
+    expect(led.status().patternPlayer).toBe('kernel');
+    led.set(LED_PATTERNS.noMicrophone);
+    await led.settle();
+    expect(sysfs.read('trigger')).toBe('pattern');
+    // Two blinks of 200 ms, a 1.4 s pause; "b ms b 0" so the kernel steps instead of fading.
+    expect(sysfs.read('pattern')).toBe('255 200 255 0 0 200 0 0 255 200 255 0 0 1400 0 0');
+    expect(sysfs.read('repeat')).toBe('-1');
+    expect(led.status()).toMatchObject({ writeErrors: 0, applied: LED_PATTERNS.noMicrophone });
+    // Another code: the trigger stays, the tuples change.
+    led.set(LED_PATTERNS.engineDown);
+    await led.settle();
+    expect(sysfs.read('trigger')).toBe('pattern');
+    expect(sysfs.read('pattern').split(' ').filter((_, index) => index % 4 === 0)).toEqual(['255', '0', '255', '0', '255', '0', '255', '0', '255', '0']);
+    // A finite repeat (the cancel flash) is written as such.
+    led.set(LED_PATTERNS.cancelled);
+    await led.settle();
+    expect(sysfs.read('repeat')).toBe('3');
+    led.set({ mode: 'on' });
+    await led.settle();
+    expect(sysfs.read('trigger')).toBe('none');
+    expect(sysfs.read('brightness')).toBe('255');
+    await until(() => !existsSync(path.join(sysfs.dir, 'pattern')), 1_000, 'the kernel stand-in to drop pattern');
+  });
+
+  it('pattern without the pattern trigger: trigger none and a service timer toggles brightness, stopped by the next set and by stop()', async () => {
+    const { sysfs, led } = await setup({ maxBrightness: 255, patternTrigger: false });
+    await led.start();
+    expect(led.status().patternPlayer).toBe('service');
+    // Sample brightness while the service plays 60 ms on / 140 ms off.
+    led.set({ mode: 'pattern', steps: [{ on: true, ms: 60 }, { on: false, ms: 140 }], repeat: -1 });
+    await led.settle();
+    expect(sysfs.read('trigger')).toBe('none');
+    const seen: Array<{ atMs: number; on: boolean }> = [];
+    const startedAt = Date.now();
+    while (Date.now() - startedAt < 1_100) {
+      const on = sysfs.read('brightness') === '255';
+      if (seen.at(-1)?.on !== on) seen.push({ atMs: Date.now(), on });
+      await sleep(3);
+    }
+    expect(existsSync(path.join(sysfs.dir, 'pattern'))).toBe(false);
+    const lit = seen.filter((entry) => entry.on).length;
+    // 1.1 s / 200 ms = 5-6 flashes; a loaded machine may blur one.
+    expect(lit).toBeGreaterThanOrEqual(4);
+    expect(lit).toBeLessThanOrEqual(7);
+    const onDurations = seen.slice(0, -1).flatMap((entry, index) => (entry.on ? [(seen[index + 1]?.atMs ?? 0) - entry.atMs] : []));
+    const median = [...onDurations].sort((a, b) => a - b)[Math.floor(onDurations.length / 2)] ?? 0;
+    expect(median).toBeGreaterThan(25);
+    expect(median).toBeLessThan(130);
+    // The next set stops the timer: the LED stays as set.
+    led.set({ mode: 'off' });
+    await led.settle();
+    await sleep(300);
+    expect(sysfs.read('brightness')).toBe('0');
+    led.set({ mode: 'pattern', steps: [{ on: true, ms: 30 }, { on: false, ms: 30 }], repeat: -1 });
+    await led.settle();
+    await led.stop();
+    await sleep(150);
+    expect(sysfs.read('brightness')).toBe('0');
+    expect(led.status().writeErrors).toBe(0);
+  });
+
   it('gives up on blink, with an error, when the timer trigger never creates its files', async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'scout-leds-'));
     await mkdir(path.join(root, 'dead'));
@@ -473,6 +577,18 @@ buttonContract('kernel backend on a FIFO', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   } satisfies ButtonHarness;
+});
+
+ledContract('kernel backend on a temp sysfs tree without the pattern trigger', async () => {
+  const sysfs = await FakeLedSysfs.create({ patternTrigger: false });
+  const led = new KernelLed({ name: 'recording', label: sysfs.label, sysfsRoot: sysfs.root, logger: silentLogger() });
+  return {
+    led,
+    observe: () => observeLedDir(sysfs.dir),
+    settle: () => led.settle(),
+    devicePlaysPatterns: () => led.status().patternPlayer === 'kernel',
+    dispose: () => sysfs.dispose(),
+  } satisfies LedHarness;
 });
 
 ledContract('kernel backend on a temp sysfs tree', async () => {
@@ -541,6 +657,7 @@ if (hwLedSkip !== null || !hwLedLabel) {
       led,
       observe: () => observeLedDir(path.join(root, label)),
       settle: () => led.settle(),
+      devicePlaysPatterns: () => led.status().patternPlayer === 'kernel',
       dispose: () => Promise.resolve(),
     } satisfies LedHarness);
   });

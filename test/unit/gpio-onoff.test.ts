@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   EdgeDebouncer,
   ONOFF_VERSION,
@@ -24,6 +24,7 @@ import {
 } from '../../src/hardware/gpio-onoff.js';
 import type { ButtonEdge } from '../../src/hardware/types.js';
 import { silentLogger } from '../../src/log.js';
+import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import { buttonContract } from '../contract/button.contract.js';
 
 const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -305,6 +306,24 @@ describe('OnoffLed with a stand-in pin', () => {
     expect(pin.writes.length).toBe(writesAtOff);
     expect(pin.value).toBe(0);
     await led.stop();
+  });
+
+  it('plays a pattern on the service timer with exact step timings (error code 2), and stop() leaves no timer', async () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const { led, pin } = await started();
+      const writesBefore = pin.writes.length;
+      led.set(LED_PATTERNS.noMicrophone);
+      vi.advanceTimersByTime(4_000);
+      const toggles = pin.writes.slice(writesBefore);
+      expect(toggles.map((write) => write.value)).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1]);
+      expect(toggles.map((write) => write.atMs)).toEqual([0, 200, 400, 600, 2000, 2200, 2400, 2600, 4000]);
+      await led.stop();
+      expect(vi.getTimerCount()).toBe(0);
+      expect(pin.value).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('stop() turns it off, unexports, and later sets write nothing', async () => {

@@ -43,10 +43,49 @@ button.addEventListener('keydown', (event) => {
   }
 });
 
-function showLed(element, pattern) {
+/** A pattern as the box plays it: [{ on, ms }] for one cycle, or null for steady on/off. */
+function stepsOf(pattern) {
+  if (pattern?.mode === 'blink') return [{ on: true, ms: pattern.onMs }, { on: false, ms: pattern.offMs }];
+  if (pattern?.mode === 'pattern') return (pattern.steps ?? []).filter((step) => step.ms > 0);
+  return null;
+}
+
+function describeSteps(pattern, steps) {
+  if (!steps) return pattern?.mode ?? 'off';
+  return steps.map((step) => `${step.on ? 'on' : 'off'} ${step.ms} ms`).join(', ');
+}
+
+/**
+ * Shows one LED's pattern with exactly the box's timings: a Web Animation of the light (the
+ * `::after` layer) whose keyframes sit at each step's start and hold until the next
+ * (`steps(1, end)`), one cycle per iteration. The same pattern again keeps the running
+ * animation, so a blink code is not restarted mid-count.
+ */
+export function showLed(element, pattern) {
+  const key = JSON.stringify(pattern ?? { mode: 'off' });
+  if (element.dataset.pattern === key) return;
+  element.dataset.pattern = key;
+  const steps = stepsOf(pattern);
   element.dataset.mode = pattern?.mode ?? 'off';
-  if (pattern?.mode === 'blink') element.style.setProperty('--period', `${pattern.onMs + pattern.offMs}ms`);
-  element.title = pattern?.mode ?? 'off';
+  element.title = describeSteps(pattern, steps);
+  for (const animation of element.getAnimations({ subtree: true })) animation.cancel();
+  if (!steps || steps.length === 0 || typeof element.animate !== 'function') return;
+  const cycleMs = steps.reduce((sum, step) => sum + step.ms, 0);
+  const keyframes = [];
+  let atMs = 0;
+  for (const step of steps) {
+    keyframes.push({ offset: atMs / cycleMs, opacity: step.on ? 1 : 0, easing: 'steps(1, end)' });
+    atMs += step.ms;
+  }
+  keyframes.push({ offset: 1, opacity: steps[steps.length - 1].on ? 1 : 0 });
+  const finite = pattern.mode === 'pattern' && pattern.repeat > 0;
+  element.animate(keyframes, {
+    duration: cycleMs,
+    iterations: finite ? pattern.repeat : Infinity,
+    // A finite pattern holds its last step, as the kernel's pattern trigger does.
+    fill: 'forwards',
+    pseudoElement: '::after',
+  });
 }
 
 export function showLeds(leds) {
