@@ -16,9 +16,9 @@ import { createHttpServer, defaultWebDir, type ButtonAction } from '../http/serv
 import type { ScoutMetrics } from '../ops/metrics.js';
 import { ResourceMonitor } from '../ops/resources.js';
 import { SdNotify } from '../ops/sd-notify.js';
-import { checkWritable, closeDatabase, openDatabase } from '../store/db.js';
-import { createStore, type Store } from '../store/store.js';
-import { RecordingTotalsQuery } from '../store/summary.js';
+import { checkWritable } from '../store/db.js';
+import { LiveDatabase } from '../store/live-database.js';
+import type { Store } from '../store/store.js';
 import { RecordingIdGenerator } from '../store/ids.js';
 import { recoverInterruptedRecordings } from '../store/recover.js';
 import { finishPendingDeletions } from '../store/delete-recording.js';
@@ -70,15 +70,16 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   const recordingsDir = join(config.dataDir, 'recordings');
   await mkdir(recordingsDir, { recursive: true });
 
-  const db = openDatabase(join(config.dataDir, 'scout.db'), named('db'));
-  const store = createStore(db);
-  const recordingTotals = new RecordingTotalsQuery(db);
+  // One connection for the process; on a read-only card a copy that becomes the real file again
+  // when the card takes writes (store/live-database.ts).
+  const live = new LiveDatabase(join(config.dataDir, 'scout.db'), named('db'));
+  const { db, store, totals: recordingTotals } = live;
   const { recordings } = store;
   const faults = new FaultBoard(named('faults'));
   const storageErrors = new StorageErrors({ faults, logger: named('storage') });
   // A read-only card: the database is an in-memory copy (store/db.ts), so every write fails and
-  // the watch's probe never succeeds; the fault says so from the first moment, not at the first write.
-  if (db.readonly) storageErrors.report('database-open', Object.assign(new Error('read-only file system: the database is a read-only copy until the next start'), { code: 'EROFS' }));
+  // the watch's probe fails until the card is writable again; the fault says so from the first moment.
+  if (live.readOnlyCopy()) storageErrors.report('database-open', Object.assign(new Error('read-only file system: the database is a read-only copy until the card takes writes'), { code: 'EROFS' }));
   // Ids start at the wall clock, so a Last-Event-ID from before a restart reads as too old (reset).
   const hub = new EventHub({ firstId: Date.now(), logger: named('events') });
   // Every /proc and /sys read, and the vcgencmd stand-in, under the host root (a scripted tree in tests).
@@ -264,7 +265,10 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     freeBytes,
     minFreeBytes,
     stopReserveBytes: (config.recorder.stopReserveMb ?? config.recorder.minFreeMb / 2) * 1_048_576,
-    probeWrite: () => checkWritable(db),
+    probeWrite: () => {
+      live.reopenIfReadOnly();
+      return checkWritable(db);
+    },
     storageErrors,
     faults,
     appliance,
@@ -277,7 +281,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
   });
 
   const parts: LifecyclePart[] = [
-    { name: 'database', stop: () => closeDatabase(db) },
+    { name: 'database', stop: () => live.close() },
     { name: 'recovery', start: () => recover() },
     // Resources before transcription: the degradation policy reads them from the start.
     { name: 'resources', start: () => resources.start(), stop: () => resources.stop() },

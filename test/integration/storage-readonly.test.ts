@@ -12,7 +12,7 @@ import { expectNoCrash, expectStorageFault, type Health, type State } from '../h
 /**
  * The real service on a data dir remounted read-only (a read-only bind mount, the way a failing
  * SD card is remounted by the kernel): it comes up and says so, capture runs, what is there can be
- * read, a press is refused with the reason; back to read-write, the next start records and
+ * read, a press is refused with the reason; back to read-write, the same process records and
  * transcribes. Needs root (mount --bind).
  */
 
@@ -80,7 +80,7 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('starts read-only, says so, refuses a press, and works again after read-write and a start', async () => {
+  it('starts read-only, says so, refuses a press, and records again once read-write, without a restart', async () => {
     readOnly();
     scout = await startScout({ dataDir, env });
     const s = scout;
@@ -102,36 +102,40 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
     expect((await s.api<State>('/api/state')).body.appliance.phase).toBe('idle');
     expect((await s.api<Health>('/healthz')).status).toBe(503);
     expectNoCrash(s);
-    expect((await s.stop()).code).toBe(0);
-    scout = null;
+    const pid = s.child.pid;
 
-    // Read-write again: the next start records and transcribes.
+    // Read-write again: the same process switches to the real database file and records and
+    // transcribes, with no restart.
     readWrite();
-    scout = await startScout({ dataDir, env });
-    const t = scout;
-    await waitFor(async () => (await t.api<Health>('/healthz')).status === 200, 10_000);
-    expect(await t.button('toggle')).toBe(202);
+    await waitFor(async () => (await s.api<Health>('/healthz')).status === 200, 10_000);
+    expect(s.rawLogLines.some((line) => line.includes('storage writable again'))).toBe(true);
+    expect(await s.button('toggle')).toBe(202);
     const id = await waitFor(async () => {
-      const body = (await t.api<State>('/api/state')).body;
+      const body = (await s.api<State>('/api/state')).body;
       return body.appliance.phase === 'recording' ? body.appliance.recordingId : null;
     }, 5000);
     await sleep(2500);
-    expect(await t.button('toggle')).toBe(202);
+    expect(await s.button('toggle')).toBe(202);
     const done = await waitFor(async () => {
-      const view = (await t.api<RecordingView>(`/api/recordings/${id}`)).body;
+      const view = (await s.api<RecordingView>(`/api/recordings/${id}`)).body;
       return view.transcript?.state === 'done' ? view : null;
     }, 60_000, 250);
     expect(done.status).toBe('transcribed');
     expect(done.durationMs).toBeGreaterThan(2000);
-    expectNoCrash(t);
+    expect(s.child.pid).toBe(pid);
+    expectNoCrash(s);
+    expect((await s.stop()).code).toBe(0);
+    scout = null;
+
+    // What it wrote went to the real file: the next start sees the take.
+    scout = await startScout({ dataDir, env });
+    const t = scout;
+    expect((await t.api<RecordingView>(`/api/recordings/${id}`)).body.status).toBe('transcribed');
     expect((await t.stop()).code).toBe(0);
     scout = null;
   }, 120_000);
 
-  // Not covered, and not built yet (issue 9):
-  // - resuming without a restart when a read-only data dir becomes read-write: the database read
-  //   at a read-only start is an in-memory copy (store/db.ts), which cannot be swapped for a real
-  //   connection under the repositories' prepared statements;
+  // Not covered:
   // - a read-only remount during a take: the kernel refuses `remount,bind,ro` (EBUSY) while the
   //   service holds the database and the WAV open for writing, and an ext4 error remount
   //   (emergency_ro) cannot be made read-write again without an unmount.
