@@ -8,6 +8,7 @@
  *   3  src/audio/                             DSP, ring, recorder, WAV
  *   4  src/store/                             SQLite
  *   5  src/transcribe/                        engine, queue, degradation
+ *   5½ src/integrations/                     MQTT, webhooks, notes folder, their outbox dispatcher
  *   6  src/http/                              the API and the page
  *   7  src/app/, appliance.ts, service.ts, main.ts, config.ts   composition and the state machine
  *
@@ -20,6 +21,7 @@ const layers = [
   { name: 'audio', path: '^src/audio/' },
   { name: 'store', path: '^src/store/' },
   { name: 'transcribe', path: '^src/transcribe/' },
+  { name: 'integrations', path: '^src/integrations/' },
   { name: 'http', path: '^src/http/' },
   { name: 'app', path: '^src/app/|^src/(appliance|service|main|config)\\.ts$' },
 ];

@@ -9,9 +9,15 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages. Runtime: alsa-utils (arecord), sox + espeak-ng (simulator mic), util-linux
 # (fallocate). Build: cmake, g++ (whisper.cpp). Tests: pulseaudio (real-time paced capture),
-# chromium (the page), prometheus (promtool), debootstrap (systemd as PID 1).
+# chromium (the page), prometheus (promtool), debootstrap (systemd as PID 1). The Pi's CPU under
+# qemu (npm run test:pi): qemu-user-static + binfmt-support (arm64 binaries run through binfmt_misc),
+# the aarch64 cross toolchain (whisper.cpp per board, native addons), file (checks their arch).
+# The shell scripts' lint: shellcheck (test/unit/shellcheck.test.ts); rsync: install-pi.sh's app copy.
+# mosquitto: the real MQTT broker the integration tests start on loopback.
 PACKAGES=(alsa-utils sox libsox-fmt-all espeak-ng util-linux time cmake g++ make python3 openssl
-  pulseaudio pulseaudio-utils libasound2-plugins chromium prometheus debootstrap iproute2 ca-certificates)
+  pulseaudio pulseaudio-utils libasound2-plugins chromium prometheus debootstrap iproute2 ca-certificates
+  qemu-user-static binfmt-support gcc-aarch64-linux-gnu g++-aarch64-linux-gnu file shellcheck rsync
+  mosquitto)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
+import { IntegrationsSchema } from './app/integrations-schema.js';
 
 /**
  * One schema is the whole configuration: it validates the file, fills defaults, documents every
@@ -133,6 +134,30 @@ const OpsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The remote engine tier (src/transcribe/remote-tier.ts): a whisper-server elsewhere on the LAN. */
+const RemoteEngineSchema = Type.Object(
+  {
+    url: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], {
+      default: null,
+      description: "base URL of a whisper.cpp whisper-server on the LAN (the same pinned build, e.g. with a larger model), e.g. http://192.168.1.20:8080; null = no remote tier",
+    }),
+    model: Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], {
+      default: null,
+      description: 'name of the model the remote runs, recorded per window (whisper-server does not say); required with url',
+    }),
+    when: Type.Union([Type.Literal('always'), Type.Literal('pressure')], {
+      default: 'pressure',
+      description: "'always': every window while the remote is reachable; 'pressure': only at degradation levels whose `remote` is true",
+    }),
+    threads: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'the -t the remote runs with, recorded per window (whisper-server does not say)' }),
+    timeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'one request to the remote longer than this fails and the window runs locally' }),
+    healthIntervalMs: Type.Integer({ minimum: 500, default: 10_000, description: 'GET /health this often; a remote that does not answer is not tried until it does' }),
+    breakerFailures: Type.Integer({ minimum: 1, default: 2, description: 'consecutive remote failures that open its breaker (windows run locally)' }),
+    breakerResetMs: Type.Integer({ minimum: 100, default: 30_000, description: 'open remote breaker: time before a window probes the remote again' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 const TranscriptionSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
@@ -177,6 +202,7 @@ const TranscriptionSchema = Type.Object(
       default: true,
       description: 'redo transcripts made at a lower model tier at the normal tier, in the background, once the level is back to normal and the queue is idle (never on the placeholder model)',
     }),
+    remote: RemoteEngineSchema,
   },
   { additionalProperties: false, default: {} },
 );
@@ -191,6 +217,7 @@ function levelSchema(name: string, d: {
   defer: boolean;
   alsaPeriodMs: number | null;
   alsaBufferMs: number | null;
+  remote: boolean;
 }) {
   return Type.Object(
     {
@@ -203,6 +230,7 @@ function levelSchema(name: string, d: {
       defer: Type.Boolean({ default: d.defer, description: `${name}: jobs wait (capture goes on); the engine keeps the previous level's model and threads` }),
       alsaPeriodMs: Type.Union([Type.Integer({ minimum: 5, maximum: 500 }), Type.Null()], { default: d.alsaPeriodMs, description: `${name}: ALSA period at the next capture restart; null = audio.periodMs` }),
       alsaBufferMs: Type.Union([Type.Integer({ minimum: 20, maximum: 5000 }), Type.Null()], { default: d.alsaBufferMs, description: `${name}: ALSA buffer at the next capture restart; null = audio.bufferMs` }),
+      remote: Type.Boolean({ default: d.remote, description: `${name}: windows go to the remote engine tier (transcription.remote with when 'pressure'), local when it is down` }),
     },
     { additionalProperties: false, default: {} },
   );
@@ -235,10 +263,10 @@ const DegradationSchema = Type.Object(
     dwellMs: Type.Integer({ minimum: 0, default: 60_000, description: 'calm needed before a level is left, and the least time between two engine changes' }),
     levels: Type.Object(
       {
-        normal: levelSchema('level 0', { tier: 'normal', threadsDelta: 0, threadsMax: null, beamSize: null, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null }),
-        light: levelSchema('level 1', { tier: 'normal', threadsDelta: -1, threadsMax: null, beamSize: 1, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null }),
-        constrained: levelSchema('level 2', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: false, alsaPeriodMs: 100, alsaBufferMs: 1000 }),
-        deferred: levelSchema('level 3', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: true, alsaPeriodMs: 100, alsaBufferMs: 1000 }),
+        normal: levelSchema('level 0', { tier: 'normal', threadsDelta: 0, threadsMax: null, beamSize: null, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null, remote: false }),
+        light: levelSchema('level 1', { tier: 'normal', threadsDelta: -1, threadsMax: null, beamSize: 1, audioCtxMarginFrames: 64, defer: false, alsaPeriodMs: null, alsaBufferMs: null, remote: true }),
+        constrained: levelSchema('level 2', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: false, alsaPeriodMs: 100, alsaBufferMs: 1000, remote: true }),
+        deferred: levelSchema('level 3', { tier: 'constrained', threadsDelta: 0, threadsMax: 1, beamSize: 1, audioCtxMarginFrames: 32, defer: true, alsaPeriodMs: 100, alsaBufferMs: 1000, remote: true }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -271,6 +299,7 @@ export const ConfigSchema = Type.Object(
     ops: OpsSchema,
     transcription: TranscriptionSchema,
     degradation: DegradationSchema,
+    integrations: IntegrationsSchema,
   },
   { additionalProperties: false },
 );
@@ -297,6 +326,7 @@ const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'int
   { env: 'SCOUT_LOG_LEVEL', path: ['logLevel'], type: 'string' },
   { env: 'SCOUT_AUDIO_DEVICE', path: ['audio', 'device'], type: 'string' },
   { env: 'SCOUT_HOST_ROOT', path: ['ops', 'hostRoot'], type: 'string' },
+  { env: 'SCOUT_MQTT_URL', path: ['integrations', 'mqtt', 'url'], type: 'string' },
 ];
 
 export const DEFAULT_CONFIG_PATH = '/etc/scout/scout.json';
@@ -427,6 +457,22 @@ function crossCheck(config: Static<typeof ConfigSchema>, problems: string[]): vo
   }
   if (config.transcription.retryMaxMs < config.transcription.retryInitialMs) {
     problems.push('transcription.retryMaxMs: must not be below transcription.retryInitialMs');
+  }
+  if (config.integrations.retryMaxMs < config.integrations.retryInitialMs) {
+    problems.push('integrations.retryMaxMs: must not be below integrations.retryInitialMs');
+  }
+  const remote = config.transcription.remote;
+  if (remote.url !== null) {
+    let url: URL | null = null;
+    try {
+      url = new URL(remote.url);
+    } catch {
+      problems.push(`transcription.remote.url: not a URL (got ${JSON.stringify(remote.url)})`);
+    }
+    if (url !== null && (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')) {
+      problems.push('transcription.remote.url: only scheme, host, port and path (no credentials, query or fragment)');
+    }
+    if (remote.model === null) problems.push('transcription.remote.model: required with transcription.remote.url (the name recorded per window)');
   }
   if (config.ops.diskUnhealthyFreeMb > config.ops.diskDegradedFreeMb) {
     problems.push('ops.diskUnhealthyFreeMb: must not exceed ops.diskDegradedFreeMb');

@@ -30,6 +30,8 @@ import { ModelCatalog } from '../transcribe/model-file.js';
 import { chooseModel } from '../transcribe/models.js';
 import { TranscriptionPipeline } from '../transcribe/pipeline.js';
 import { Transcriber } from '../transcribe/transcriber.js';
+import { RemoteWhisperEngine } from '../transcribe/remote-engine.js';
+import { RemoteTier } from '../transcribe/remote-tier.js';
 import { CatchUp } from '../transcribe/catch-up.js';
 import { windowSettingsOf } from '../transcribe/window-settings.js';
 import { FaultBoard } from '../ops/faults.js';
@@ -37,6 +39,7 @@ import { StorageErrors } from '../ops/storage-errors.js';
 import { Retention } from './retention.js';
 import { StorageWatch } from './storage-watch.js';
 import { buildHealth } from './health.js';
+import { composeIntegrations } from './integrations.js';
 import { LedPresenter } from './leds.js';
 import type { LifecyclePart } from './lifecycle.js';
 import { wireMetrics } from './metrics.js';
@@ -151,11 +154,26 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     transcription.onDegradationChange(() => catchUp.wake());
     appliance.onChange(() => catchUp.wake());
   }
+  // MQTT, webhooks, the notes folder (null when none is configured); the HA button presses the real one.
+  const integrations = composeIntegrations({
+    config,
+    store,
+    appliance,
+    transcription,
+    live: {
+      recording: () => appliance.snapshot().phase === 'recording',
+      degradationLevel: () => transcription?.status().degradation.level ?? null,
+      queueSize: () => transcription?.status().queue.queueSize ?? null,
+    },
+    press: () => pressFromApi(appliance, 'toggle'),
+    named,
+  });
+  const integrationStatus = (): ReturnType<NonNullable<typeof integrations>['status']> => integrations?.status() ?? [];
   capture.onChunk(() => recorder.onCaptureChunk());
   button.onEdge((edge, atMs) => appliance.handleEdge(edge, atMs));
   watchSourceFaults(source, faults);
   transcription?.transcriber.onBusyChange((busy) => leds.setBusy('transcribing', busy));
-  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub, storageErrors, ...(retention ? { retentionAudioRemoved: () => retention.removedCount() } : {}) });
+  wireMetrics({ metrics, level, source, resources, transcription, appliance, events: hub, storageErrors, integrations: integrationStatus, ...(retention ? { retentionAudioRemoved: () => retention.removedCount() } : {}) });
 
   const health = buildHealth({
     cacheMs: config.ops.healthCacheMs,
@@ -174,6 +192,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     resources,
     transcription,
     storageFault: () => (storageErrors.failing() ? (faults.list().find((fault) => fault.key === 'storage')?.message ?? 'storage writes fail') : null),
+    integrations: integrationStatus,
     logger: named('health'),
   });
   const state = (): unknown => ({
@@ -218,6 +237,7 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     health: () => health.run(),
     metrics: () => metrics.scrape(),
     auth: { token: apiToken.token, metricsAuth: config.http.metricsAuth },
+    integrations: integrations ? { status: () => integrations.status(), recent: (sink, limit) => integrations.recent(sink, limit) } : null,
     logger: named('http'),
   });
   let port: number | null = null;
@@ -276,6 +296,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     retry: async () => {
       await recover();
       await storeToken();
+      // A take cut short by the card may have had its tail refused: queue it now, not at the next start.
+      await transcription?.transcriber.resumeInterrupted();
     },
     logger: named('storage-watch'),
   });
@@ -291,6 +313,8 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     // After the LEDs (a change reads the patterns just set), before the appliance ('idle' is published).
     { name: 'events', start: () => events.start(), stop: () => events.stop() },
     // The appliance finishes the take while capture still runs, so the last words reach the file.
+    // Before the appliance, so a take it ends at stop still reaches the outbox.
+    ...(integrations ? [{ name: 'integrations', start: () => integrations.start(), stop: () => integrations.stop() }] : []),
     { name: 'appliance', start: () => appliance.start(), stop: () => appliance.stop() },
     // After the appliance: it asks whether a take is being recorded before each redo.
     ...(catchUp ? [{ name: 'catch-up', start: () => catchUp.start(), stop: () => catchUp.stop() }] : []),
@@ -371,6 +395,7 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
     logger: named('engine'),
   });
   const constrainedPath = catalog.pathOf('constrained');
+  const remote = composeRemoteTier(config, () => config.degradation.levels[policy.decision.name].remote, named('remote-engine'));
   const transcriber = new Transcriber({
     store,
     // Read for every window: an edit on the page reaches the next window sent.
@@ -393,13 +418,16 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
         metrics.realTimeFactor.observe(realTimeFactor);
       },
       onError: (kind) => metrics.transcriptionErrors.inc({ kind }),
+      onWindow: (engine) => metrics.transcriptionWindows.inc({ engine }),
       onStorageError: storageErrors.report,
     },
     currentModel: () => {
       const path = engine.status().model;
       return { path, tier: path === constrainedPath ? 'constrained' : 'normal' };
     },
+    // The local engine's pause; the remote tier, when it takes windows, runs them meanwhile.
     paused: () => policy.decision.defer || engineChange.pending,
+    ...(remote ? { remote } : {}),
     windowSettings: () => windowSettingsOf(policy.decision),
   });
   return new TranscriptionPipeline({
@@ -415,6 +443,24 @@ async function composeTranscription({ config, store, recordingsDir, resources, f
     resources: () => resources.snapshot(),
     faults,
     engineChange,
+    remote,
+    logger,
+  });
+}
+
+/** The remote engine tier of `transcription.remote`, or null when no url is set. */
+function composeRemoteTier(config: Config, levelAsksRemote: () => boolean, logger: Logger): RemoteTier | null {
+  const remote = config.transcription.remote;
+  if (remote.url === null || remote.model === null) return null;
+  // The client's own timeout answers first, as a timeout; the breaker's is the backstop. A host on
+  // the LAN answers /health in milliseconds: seconds of silence mean it is not there (for now).
+  const engine = new RemoteWhisperEngine({ url: remote.url, model: remote.model, threads: remote.threads, requestTimeoutMs: remote.timeoutMs, healthTimeoutMs: 3000 });
+  return new RemoteTier({
+    engine,
+    when: remote.when,
+    levelAsksRemote,
+    breaker: { failureThreshold: remote.breakerFailures, resetTimeoutMs: remote.breakerResetMs, timeoutMs: remote.timeoutMs + 2000 },
+    healthIntervalMs: remote.healthIntervalMs,
     logger,
   });
 }

@@ -4,6 +4,8 @@ import type { Logger } from '../log.js';
 import type { ResourceMonitor } from '../ops/resources.js';
 import { checkWritable, type Database } from '../store/db.js';
 import type { TranscriptionPipeline } from '../transcribe/pipeline.js';
+import { sinkHealthCheck } from '../integrations/health.js';
+import type { SinkStatus } from '../integrations/integrations.js';
 
 // A clock earlier than this source was written is certainly wrong (a Pi has no RTC).
 const BUILD_TIME_MS = Date.parse('2026-11-28T00:00:00Z');
@@ -21,6 +23,8 @@ export interface HealthWiring {
   readonly logger: Logger;
   /** The storage fault's message while database/file writes fail, else null. */
   readonly storageFault?: () => string | null;
+  /** Each integration sink's status: one check per sink, `integration:<sink>`. */
+  readonly integrations?: () => readonly SinkStatus[];
 }
 
 /** Every part that can be unwell gets a named check: one registry behind GET /healthz. */
@@ -50,6 +54,11 @@ export function buildHealth(wiring: HealthWiring): HealthRegistry {
     health.register('engine', () => transcription.engineHealth());
     health.register('transcription', () => transcription.queueHealth());
     health.register('degradation', () => transcription.degradationHealth());
+    if (transcription.hasRemote) health.register('remote-engine', () => transcription.remoteHealth());
+  }
+  const integrations = wiring.integrations;
+  if (integrations) {
+    for (const { sink } of integrations()) health.register(`integration:${sink}`, sinkHealthCheck(sink, integrations));
   }
   return health;
 }

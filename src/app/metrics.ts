@@ -6,6 +6,8 @@ import type { ScoutMetrics } from '../ops/metrics.js';
 import type { ResourceMonitor } from '../ops/resources.js';
 import type { StorageErrors } from '../ops/storage-errors.js';
 import type { TranscriptionPipeline } from '../transcribe/pipeline.js';
+import { registerIntegrationMetrics } from '../integrations/metrics.js';
+import type { SinkStatus } from '../integrations/integrations.js';
 
 export interface MetricsWiring {
   readonly metrics: ScoutMetrics;
@@ -17,6 +19,8 @@ export interface MetricsWiring {
   readonly events: Pick<EventHub, 'stats'>;
   readonly storageErrors: Pick<StorageErrors, 'counts'>;
   readonly retentionAudioRemoved?: () => number;
+  /** Integration sinks' status (queue length, connection, delivered/failed), labelled by sink. */
+  readonly integrations?: () => readonly SinkStatus[];
 }
 
 /**
@@ -24,7 +28,7 @@ export interface MetricsWiring {
  * itself, read when Prometheus scrapes; only events nobody keeps a count of (a recording's
  * outcome) are pushed as they happen.
  */
-export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events, storageErrors, retentionAudioRemoved }: MetricsWiring): void {
+export function wireMetrics({ metrics, level, source, resources, transcription, appliance, events, storageErrors, retentionAudioRemoved, integrations }: MetricsWiring): void {
   const snapshot = (): ReturnType<ResourceMonitor['snapshot']> => resources.snapshot();
   metrics.setSources({
     audioLevel: () => level.read().rmsLinear,
@@ -47,6 +51,8 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
       return ageMs === null ? 0 : ageMs / 1000;
     },
     breakerState: () => transcription?.status().queue.breaker ?? null,
+    remoteBreakerState: () => transcription?.status().remote?.breaker ?? null,
+    remoteReachable: () => transcription?.status().remote?.reachable ?? null,
     degradationLevel: () => transcription?.status().degradation.level ?? null,
     degradationTransitions: () => transcription?.degradationHistory().transitions ?? null,
     degradationLevelSeconds: () => transcription?.degradationHistory().secondsPerLevel ?? null,
@@ -55,6 +61,7 @@ export function wireMetrics({ metrics, level, source, resources, transcription, 
     storageErrors: () => storageErrors.counts(),
     retentionAudioRemoved: () => retentionAudioRemoved?.() ?? null,
   });
+  if (integrations) registerIntegrationMetrics(metrics.registry, integrations);
   appliance.onOutcome(({ outcome, durationMs }) => {
     metrics.recordings.inc({ outcome });
     if (durationMs !== null) metrics.recordingDuration.observe(durationMs / 1000);

@@ -28,6 +28,16 @@ export function betterTier(a: ModelTier, b: ModelTier): boolean {
   return MODEL_TIERS.indexOf(a) < MODEL_TIERS.indexOf(b);
 }
 
+/**
+ * Which engine ran a window: the local whisper-server child, or the remote tier (a whisper-server
+ * elsewhere on the LAN, config `transcription.remote`), which falls back to the local one.
+ */
+export const ENGINE_NAMES = ['local', 'remote'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/** Which engine ran a transcript's windows: one of them, or 'mixed' (some of each). */
+export type TranscriptEngine = EngineName | 'mixed';
+
 /** One segment of one window, times relative to the window's first sample. */
 export interface WindowSegment {
   readonly startMs: number;
@@ -64,6 +74,15 @@ export interface WindowResult {
    * silence gate kept the window from the engine, and in results stored before vocabularies.
    */
   readonly vocabulary?: readonly string[];
+  /**
+   * The engine that ran this window. Absent when the silence gate kept the window from the
+   * engine, and in results stored before the remote tier (all of which ran locally).
+   */
+  readonly engine?: EngineName;
+  /** `host:port` of the remote whisper-server, when `engine` is 'remote'. */
+  readonly engineHost?: string;
+  /** Why the remote did not run a window it was asked to (it then ran locally), e.g. it died mid-request. */
+  readonly remoteError?: string;
 }
 
 /** One segment of a transcript, times absolute within the recording. */
@@ -108,6 +127,11 @@ export interface Transcript {
    * engine ([] if none did); null when unknown (made before vocabularies existed).
    */
   readonly vocabulary: readonly string[] | null;
+  /**
+   * The engine(s) that ran the windows that reached one; null (or absent) when none did, and for
+   * transcripts made before the remote tier (all local).
+   */
+  readonly engine?: TranscriptEngine | null;
   readonly createdAtMs: number;
 }
 

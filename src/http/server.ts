@@ -10,6 +10,7 @@ import type { EventHub } from '../ops/events.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import type { Store } from '../store/store.js';
 import { registerEventRoutes } from './events.js';
+import { registerIntegrationRoutes, type IntegrationRouteDeps } from './integrations-routes.js';
 import { registerRecordingRoutes, type RecordingRouteDeps } from './recording-routes.js';
 import { registerSummaryRoutes, type SummaryRouteDeps } from './summary-routes.js';
 import { registerTranscriptRoutes, transcriptView, type TranscriptRouteDeps } from './transcript-routes.js';
@@ -41,6 +42,8 @@ export interface HttpDeps {
   readonly events: EventHub;
   /** A title set or a recording deleted through the API. */
   readonly onRecordingChange?: RecordingRouteDeps['onChange'];
+  /** Integration sinks and their deliveries for GET /api/integrations; absent: none configured. */
+  readonly integrations?: IntegrationRouteDeps | null;
   /** The API token (never logged) and whether /metrics needs it. */
   readonly auth: { readonly token: string; readonly metricsAuth: boolean };
   readonly logger: Logger;
@@ -148,6 +151,7 @@ export function createHttpServer(deps: HttpDeps) {
   if (deps.transcriber) registerTranscriptRoutes(app, { recordings: deps.store.recordings, transcriber: deps.transcriber });
 
   registerVocabularyRoutes(app, { vocabulary: deps.store.vocabulary });
+  registerIntegrationRoutes(app, deps.integrations ?? null);
 
   app.get('/api/state', () => deps.state());
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TRANSCRIPTION_ERROR_KINDS, type BreakerState } from '../domain/transcript.js';
+import { ENGINE_NAMES, TRANSCRIPTION_ERROR_KINDS, type BreakerState } from '../domain/transcript.js';
 import { throttleFlagNames, type ThrottleFlags } from './resources.js';
 
 /**
@@ -54,6 +54,10 @@ export interface MetricSources {
   storageErrors?: () => Readonly<Record<string, number>> | null;
   /** Recordings whose audio the retention policy deleted since start. */
   retentionAudioRemoved?: () => number | null;
+  /** The remote engine tier's own breaker; null when no remote is configured. */
+  remoteBreakerState?: () => BreakerState | null;
+  /** The remote answered its last /health probe; null when unknown or not configured. */
+  remoteReachable?: () => boolean | null;
 }
 
 export interface ScoutMetrics {
@@ -76,6 +80,8 @@ export interface ScoutMetrics {
   readonly memoryAvailable: Gauge;
   /** Uncaught exceptions and unhandled rejections seen by the process guards. */
   readonly fatalErrors: Counter<'kind'>;
+  /** Windows transcribed, by the engine that ran them ('local', 'remote'). */
+  readonly transcriptionWindows: Counter<'engine'>;
   /** Adds or replaces the functions the live-state gauges read at scrape time. */
   setSources(sources: MetricSources): void;
   /** The exposition text for GET /metrics, and its content type. */
@@ -235,6 +241,12 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
       labelNames: ['kind'] as const,
       registers,
     }),
+    transcriptionWindows: new Counter({
+      name: 'scout_transcription_windows_total',
+      help: 'Windows transcribed (silence excluded), by the engine that ran them.',
+      labelNames: ['engine'] as const,
+      registers,
+    }),
     setSources(next) {
       Object.assign(sources, next);
     },
@@ -245,6 +257,15 @@ export function createScoutMetrics(options: MetricsOptions = {}): ScoutMetrics {
 
   // Every kind from zero, so a rate() alert works before the first error of a kind.
   for (const kind of TRANSCRIPTION_ERROR_KINDS) metrics.transcriptionErrors.inc({ kind }, 0);
+  for (const engine of ENGINE_NAMES) metrics.transcriptionWindows.inc({ engine }, 0);
+  liveGauge('scout_transcription_remote_breaker_state', 'Breaker around the remote engine tier: 0 closed, 1 half-open, 2 open; NaN without a remote.', () => {
+    const state = sources.remoteBreakerState?.() ?? null;
+    return state === null ? null : breakerStateValue[state];
+  });
+  liveGauge('scout_transcription_remote_up', 'The remote engine tier answered its last /health probe (1) or not (0); NaN when unknown or not configured.', () => {
+    const up = sources.remoteReachable?.() ?? null;
+    return up === null ? null : up ? 1 : 0;
+  });
 
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry });

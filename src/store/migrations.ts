@@ -225,4 +225,35 @@ export const MIGRATIONS: readonly Migration[] = [
     // history stay. NULL: the audio is (or should be) on disk.
     up: `ALTER TABLE recordings ADD COLUMN audio_removed_at_ms INTEGER;`,
   },
+  {
+    version: 9,
+    name: 'integrations outbox',
+    // What the integrations (MQTT, webhooks, the notes folder) still have to deliver, durable like
+    // the jobs. id is the delivery id a receiver sees (the same on every retry); seq orders one
+    // sink's entries. Delivered rows stay a while as the page's delivery log (src/store/outbox.ts).
+    up: `
+      CREATE TABLE outbox (
+        seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+        id                 TEXT    NOT NULL UNIQUE,
+        sink               TEXT    NOT NULL,
+        kind               TEXT    NOT NULL,
+        payload_json       TEXT    NOT NULL CHECK (json_valid(payload_json)),
+        created_at_ms      INTEGER NOT NULL,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        last_error         TEXT,
+        delivered_at_ms    INTEGER
+      ) STRICT;
+      CREATE INDEX outbox_pending ON outbox (sink, delivered_at_ms, seq);
+    `,
+  },
+  {
+    version: 10,
+    name: 'transcript engine',
+    // Which engine ran a transcript's windows: 'local' (the whisper-server child), 'remote' (the
+    // remote tier, config transcription.remote) or 'mixed' (some of each: the remote went away
+    // mid-recording). NULL when no window reached an engine, and for transcripts made before this
+    // migration (all of them local). Each window's own record is in jobs.result_json (`engine`).
+    up: `ALTER TABLE transcripts ADD COLUMN engine TEXT CHECK (engine IS NULL OR engine IN ('local', 'remote', 'mixed'));`,
+  },
 ];

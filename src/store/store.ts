@@ -1,6 +1,7 @@
 import type { Database } from './db.js';
 import { DeletionsRepo } from './deletions.js';
 import { JobsRepo } from './jobs.js';
+import { OutboxRepo } from './outbox.js';
 import { RecordingsRepo } from './recordings.js';
 import { TranscriptsRepo } from './transcripts.js';
 import { VocabularyRepo } from './vocabulary.js';
@@ -17,6 +18,8 @@ export interface Store {
   readonly deletions: DeletionsRepo;
   /** The terms sent to whisper as its prompt (see ../domain/vocabulary.ts). */
   readonly vocabulary: VocabularyRepo;
+  /** What the integrations still have to deliver, and the recent deliveries (see ./outbox.ts). */
+  readonly outbox: OutboxRepo;
   /** Runs `work` in one SQLite transaction: every write in it lands, or none does. */
   transaction<T>(work: () => T): T;
 }
@@ -28,6 +31,7 @@ export function createStore(db: Database, nowMs: () => number = Date.now): Store
     transcripts: new TranscriptsRepo(db),
     deletions: new DeletionsRepo(db),
     vocabulary: new VocabularyRepo(db, nowMs),
+    outbox: new OutboxRepo(db, nowMs),
     transaction: (work) => db.transaction(work)(),
   };
 }

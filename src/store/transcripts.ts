@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { MODEL_TIERS, type ModelTier, type Transcript, type TranscriptSegment } from '../domain/transcript.js';
+import { ENGINE_NAMES, MODEL_TIERS, type ModelTier, type Transcript, type TranscriptEngine, type TranscriptSegment } from '../domain/transcript.js';
 
 /** Why a transcript went to the history. */
 export type ReplacedReason = 'catch-up' | 'retranscribe';
@@ -30,6 +30,8 @@ interface TranscriptRow {
   vocabulary_json: string | null;
   /** NULL when no window reached the engine, and for transcripts made before migration 7. */
   tier: string | null;
+  /** NULL when no window reached an engine, and for transcripts made before migration 10. */
+  engine: string | null;
   created_at_ms: number;
 }
 
@@ -41,6 +43,10 @@ interface HistoryRow {
 
 function parseTier(value: unknown): ModelTier | null {
   return typeof value === 'string' && (MODEL_TIERS as readonly string[]).includes(value) ? (value as ModelTier) : null;
+}
+
+function parseEngine(value: unknown): TranscriptEngine | null {
+  return value === 'mixed' || (typeof value === 'string' && (ENGINE_NAMES as readonly string[]).includes(value)) ? (value as TranscriptEngine) : null;
 }
 
 function parseSegments(json: string): TranscriptSegment[] {
@@ -78,6 +84,7 @@ function fromRow(row: TranscriptRow): Transcript {
     noSpeechReason: row.no_speech_reason,
     windows: row.windows,
     vocabulary: parseVocabulary(row.vocabulary_json),
+    engine: parseEngine(row.engine),
     createdAtMs: row.created_at_ms,
   };
 }
@@ -92,7 +99,7 @@ function fromHistoryRow(row: HistoryRow): TranscriptHistoryEntry | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const stored = value as Partial<Transcript>;
-  const transcript = { ...stored, tier: parseTier(stored.tier), vocabulary: stored.vocabulary ?? null } as Transcript;
+  const transcript = { ...stored, tier: parseTier(stored.tier), vocabulary: stored.vocabulary ?? null, engine: parseEngine(stored.engine) } as Transcript;
   return { transcript, replacedAtMs: row.replaced_at_ms, reason: row.reason };
 }
 
@@ -108,15 +115,16 @@ export class TranscriptsRepo {
   constructor(db: Database) {
     this.upsertStmt = db.prepare(
       `INSERT INTO transcripts (recording_id, text, segments_json, model, threads, audio_ctx, audio_duration_ms,
-         processing_ms, real_time_factor, degraded, no_speech_reason, windows, vocabulary_json, tier, created_at_ms)
+         processing_ms, real_time_factor, degraded, no_speech_reason, windows, vocabulary_json, tier, engine, created_at_ms)
        VALUES (@recordingId, @text, @segments, @model, @threads, @audioCtx, @audioDurationMs, @processingMs,
-         @realTimeFactor, @degraded, @noSpeechReason, @windows, @vocabulary, @tier, @createdAtMs)
+         @realTimeFactor, @degraded, @noSpeechReason, @windows, @vocabulary, @tier, @engine, @createdAtMs)
        ON CONFLICT (recording_id) DO UPDATE SET text = excluded.text, segments_json = excluded.segments_json,
          model = excluded.model, threads = excluded.threads, audio_ctx = excluded.audio_ctx,
          audio_duration_ms = excluded.audio_duration_ms, processing_ms = excluded.processing_ms,
          real_time_factor = excluded.real_time_factor, degraded = excluded.degraded,
          no_speech_reason = excluded.no_speech_reason, windows = excluded.windows,
-         vocabulary_json = excluded.vocabulary_json, tier = excluded.tier, created_at_ms = excluded.created_at_ms`,
+         vocabulary_json = excluded.vocabulary_json, tier = excluded.tier, engine = excluded.engine,
+         created_at_ms = excluded.created_at_ms`,
     );
     this.getStmt = db.prepare('SELECT * FROM transcripts WHERE recording_id = ?');
     this.deleteStmt = db.prepare('DELETE FROM transcripts WHERE recording_id = ?');
@@ -157,6 +165,7 @@ export class TranscriptsRepo {
       realTimeFactor: transcript.realTimeFactor,
       degraded: transcript.degraded ? 1 : 0,
       tier: transcript.tier,
+      engine: transcript.engine ?? null,
       noSpeechReason: transcript.noSpeechReason,
       windows: Math.round(transcript.windows),
       vocabulary: transcript.vocabulary === null ? null : JSON.stringify(transcript.vocabulary),

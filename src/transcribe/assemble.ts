@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import type { Logger } from '../log.js';
 import { isStorageError, type StorageErrorReport } from '../ops/storage-errors.js';
 import { IllegalTransitionError, type RecordingStatus } from '../domain/recording.js';
-import { betterTier, worseTier, type ModelTier, type Transcript, type TranscriptionErrorKind, type WindowResult } from '../domain/transcript.js';
+import { betterTier, worseTier, type ModelTier, type Transcript, type TranscriptEngine, type TranscriptionErrorKind, type WindowResult } from '../domain/transcript.js';
 import type { Job } from '../store/jobs.js';
 import type { Store } from '../store/store.js';
 import { stitchWindows, type Stitched } from './stitch.js';
@@ -34,6 +34,14 @@ interface AssemblerDeps {
 /** The worst tier of the windows that reached the engine; null when none did (or none recorded one). */
 function transcriptTier(results: readonly WindowResult[]): ModelTier | null {
   return results.reduce<ModelTier | null>((worst, result) => (result.noSpeech || result.tier === undefined ? worst : worseTier(worst, result.tier)), null);
+}
+
+/** Which engine(s) ran the windows that reached one; a result from before the remote tier ran locally. */
+function transcriptEngine(results: readonly WindowResult[]): TranscriptEngine | null {
+  const engines = new Set(results.filter((result) => !result.noSpeech).map((result) => result.engine ?? 'local'));
+  if (engines.size === 0) return null;
+  if (engines.size > 1) return 'mixed';
+  return [...engines][0] ?? null;
 }
 
 function isCatchUp(jobs: readonly Job[]): boolean {
@@ -115,6 +123,7 @@ export class TranscriptAssembler {
         processingMs: Math.round(transcript.processingMs),
         rtf: Number(transcript.realTimeFactor.toFixed(3)),
         tier: transcript.tier,
+        engine: transcript.engine,
         noSpeech: transcript.noSpeechReason !== null,
       },
       'transcript stored',
@@ -155,6 +164,7 @@ export class TranscriptAssembler {
       // [] when no window reached the engine (no prompt was sent); null when that window's
       // result predates vocabularies (a job stored before the upgrade).
       vocabulary: lastEngineResult === undefined ? [] : (lastEngineResult.vocabulary ?? null),
+      engine: transcriptEngine(results),
       createdAtMs: this.deps.nowMs(),
     };
   }

@@ -5,6 +5,8 @@ import type { ResourceSnapshot } from '../ops/resources.js';
  * memory and disk allow the transcriber to use. Recording itself is never degraded;
  * transcription gets a smaller model, fewer threads, greedy decoding, or waits (jobs stay queued
  * on disk, never dropped). What each level does is the config's `degradation.levels` table.
+ * A level's `remote` (not part of the policy: the composer reads it for ./remote-tier.ts) sends
+ * windows to the remote engine tier where one is configured with `when: 'pressure'`.
  *
  *   0 normal       normal model tier, all transcription threads
  *   1 light        normal tier, one thread fewer (leaves a core for capture and the system), greedy

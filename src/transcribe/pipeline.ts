@@ -6,6 +6,7 @@ import type { DegradeDecision, DegradeLevelName, DegradePolicy, DegradeTransitio
 import type { EngineStatus, WhisperEngine } from './engine.js';
 import { checkModelFile, type ModelCatalog } from './model-file.js';
 import type { ModelInfo } from './models.js';
+import type { RemoteTier, RemoteTierStatus } from './remote-tier.js';
 import type { Transcriber, TranscriberStatus } from './transcriber.js';
 import { windowSettingsOf, type WindowSettings } from './window-settings.js';
 
@@ -30,6 +31,8 @@ export interface PipelineStatus {
   readonly queue: TranscriberStatus;
   readonly model: ModelInfo;
   readonly degradation: DegradeDecision;
+  /** The remote engine tier; null when none is configured. */
+  readonly remote: RemoteTierStatus | null;
 }
 
 export interface PipelineOptions {
@@ -53,6 +56,8 @@ export interface PipelineOptions {
    * transcribed at the wrong tier, then redone by catch-up).
    */
   readonly engineChange?: { pending: boolean };
+  /** The remote engine tier (the transcriber runs windows on it); for status and health. */
+  readonly remote?: RemoteTier | null;
   readonly logger: Logger;
 }
 
@@ -153,7 +158,13 @@ export class TranscriptionPipeline {
   }
 
   status(): PipelineStatus {
-    return { engine: this.options.engine.status(), queue: this.options.transcriber.status(), model: this.model, degradation: this.options.policy.decision };
+    return {
+      engine: this.options.engine.status(),
+      queue: this.options.transcriber.status(),
+      model: this.model,
+      degradation: this.options.policy.decision,
+      remote: this.options.remote?.status() ?? null,
+    };
   }
 
   /** Health: the model file in use. */
@@ -183,6 +194,17 @@ export class TranscriptionPipeline {
       case 'failed':
         return Promise.resolve({ status: 'unhealthy', message: `whisper-server ${status.state}${why}`, details });
     }
+  }
+
+  /** Whether a remote engine tier is configured (health registers its check only then). */
+  get hasRemote(): boolean {
+    return this.options.remote !== undefined && this.options.remote !== null;
+  }
+
+  /** Health: the remote engine tier. */
+  remoteHealth(): Promise<HealthCheckResult> {
+    const remote = this.options.remote;
+    return Promise.resolve(remote ? remote.health() : { status: 'healthy', message: 'no remote engine configured' });
   }
 
   /** Health: queue and breaker, from the transcriber. */

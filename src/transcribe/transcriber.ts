@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { HealthCheckResult } from '../ops/health.js';
 import type { StorageErrorReport } from '../ops/storage-errors.js';
 import type { Job, JobsRepo } from '../store/jobs.js';
-import { SPEECH_RATE_HZ, type Transcript, type TranscriptionErrorKind } from '../domain/transcript.js';
+import { SPEECH_RATE_HZ, type EngineName, type Transcript, type TranscriptionErrorKind } from '../domain/transcript.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import type { Store } from '../store/store.js';
 import type { TranscriptHistoryEntry, TranscriptsRepo } from '../store/transcripts.js';
@@ -22,6 +22,7 @@ import type { BreakerState } from '../domain/transcript.js';
 import { EngineBreaker } from './breaker.js';
 import { LiveWindows, type LiveTranscription } from './live.js';
 import { QueueRunner, type RunningJob } from './queue.js';
+import type { RemoteTier } from './remote-tier.js';
 import { recutRecording, resumeInterrupted } from './resume.js';
 import type { Stitched } from './stitch.js';
 import type { WindowSettings } from './window-settings.js';
@@ -42,6 +43,8 @@ export interface TranscriberHooks {
   /** A transcript was stored: engine seconds spent on it and its real-time factor. */
   readonly onTranscribed?: (durationS: number, realTimeFactor: number) => void;
   readonly onError?: (kind: TranscriptionErrorKind) => void;
+  /** A window was transcribed by an engine (not the silence gate): which one. */
+  readonly onWindow?: (engine: EngineName) => void;
   /** Pending jobs (queued + running), after every change. */
   readonly queueSize?: (size: number) => void;
   /** A database error caught by the queue or the live windows (full card, I/O error, read-only). */
@@ -75,6 +78,12 @@ export interface TranscriberDeps {
    * (`store.vocabulary.get()`); a test or another source may pass its own.
    */
   readonly vocabulary?: () => readonly string[];
+  /**
+   * The remote engine tier (config `transcription.remote`): started and stopped with the
+   * transcriber. While it takes windows, jobs run even when `paused()` holds the local engine
+   * back or the local breaker is open; a window it fails then waits for the local engine.
+   */
+  readonly remote?: RemoteTier;
   /** Re-queue, at start, recordings left `recorded`/`transcribing` without complete jobs. Default true. */
   readonly resumeAtStart?: boolean;
 }
@@ -146,6 +155,8 @@ export class Transcriber {
       vocabulary: deps.vocabulary ?? (() => deps.store.vocabulary.get()),
       currentModel: deps.currentModel ?? (() => ({ path: deps.engine.status().model, tier: 'normal' })),
       windowSettings: deps.windowSettings,
+      ...(deps.remote ? { remote: deps.remote, localAllowed: () => this.deps.paused?.() !== true } : {}),
+      onWindow: (engine) => this.hookWindow(engine),
     });
     this.assembler = new TranscriptAssembler({
       store: deps.store,
@@ -170,7 +181,7 @@ export class Transcriber {
       handler: (job, signal) => windowJob.run(job, signal),
       maxAttempts: deps.config.maxAttempts,
       retry: deps.config.retry,
-      canRun: () => this.breaker.allowsCalls() && this.deps.paused?.() !== true,
+      canRun: () => (this.breaker.allowsCalls() && this.deps.paused?.() !== true) || this.deps.remote?.pick() === 'remote',
       catchUpAllowed: () => this.catchUpGate?.() === true,
       onSettled: (job, state, error) => {
         this.assembler.settled(job, state, error);
@@ -191,20 +202,29 @@ export class Transcriber {
       this.breaker.onStateChange((state) => {
         if (state !== 'open') this.runner.wake();
       });
+      this.deps.remote?.onAvailable(() => this.runner.wake());
     }
     await this.breaker.start();
-    if (this.deps.resumeAtStart !== false) {
-      try {
-        await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log });
-      } catch (error) {
-        // A database that cannot be read or written must not keep the service down: the
-        // recordings are resumed at the next start (and the queue polls meanwhile).
-        this.deps.hooks?.onStorageError?.('resume', error);
-        if (!this.deps.hooks?.onStorageError) this.log.error({ err: error }, 'cannot resume interrupted transcriptions');
-      }
-    }
+    await this.deps.remote?.start();
+    if (this.deps.resumeAtStart !== false) await this.resumeInterrupted();
     await this.runner.start();
     this.changed();
+  }
+
+  /**
+   * Queues what an interruption left without its jobs: at start, and when storage takes writes
+   * again (a take cut short by a full card whose tail could not be queued), so it is transcribed
+   * without a restart. Never throws.
+   */
+  async resumeInterrupted(): Promise<void> {
+    try {
+      await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log });
+    } catch (error) {
+      // A database that cannot be read or written must not keep the service down: the
+      // recordings are resumed when storage works again or at the next start (the queue polls meanwhile).
+      this.deps.hooks?.onStorageError?.('resume', error);
+      if (!this.deps.hooks?.onStorageError) this.log.error({ err: error }, 'cannot resume interrupted transcriptions');
+    }
   }
 
   /** Stops taking jobs; a running one is aborted and stays queued (no attempt counted). Safe twice. */
@@ -212,6 +232,7 @@ export class Transcriber {
     if (!this.started) return;
     this.started = false;
     await this.runner.stop();
+    await this.deps.remote?.stop();
     await this.breaker.stop();
   }
 
@@ -340,6 +361,14 @@ export class Transcriber {
   /** Transcripts of the recording that newer ones replaced, newest first. */
   history(recordingId: string): TranscriptHistoryEntry[] {
     return this.transcripts.history(recordingId);
+  }
+
+  private hookWindow(engine: EngineName): void {
+    try {
+      this.deps.hooks?.onWindow?.(engine);
+    } catch (error) {
+      this.log.error({ err: error, engine }, 'window hook threw');
+    }
   }
 
   private hookError(kind: TranscriptionErrorKind): void {

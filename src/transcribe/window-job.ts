@@ -7,13 +7,14 @@
  */
 import { basename, join } from 'node:path';
 import { readPcmRange, type PcmRange } from '../audio/wav.js';
-import { SPEECH_RATE_HZ, type ModelTier, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
+import { SPEECH_RATE_HZ, type EngineName, type ModelTier, type TranscriptionErrorKind, type WindowResult, type WindowSegment } from '../domain/transcript.js';
 import { vocabularyPrompt } from '../domain/vocabulary.js';
 import type { Job } from '../store/jobs.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import { BreakerOpenError, BreakerTimeoutError, isEngineFailure, type EngineBreaker } from './breaker.js';
 import { audioCtxFor, EngineAbortedError, type TranscribeRequest } from './engine.js';
 import type { JobOutcome } from './queue.js';
+import type { RemoteTier } from './remote-tier.js';
 import type { WindowSettings } from './window-settings.js';
 import { detectSpeech } from './vad.js';
 
@@ -63,6 +64,19 @@ interface WindowJobDeps {
   readonly currentModel: () => CurrentModel;
   /** The degradation level's beam and encoder margin, read for every window. Default: options.beamSize, 64 frames. */
   readonly windowSettings?: () => WindowSettings;
+  /**
+   * The remote engine tier, when configured: a window it is picked for runs there first, and
+   * on the local engine (through `breaker`) when the remote fails it.
+   */
+  readonly remote?: Pick<RemoteTier, 'pick' | 'transcribe' | 'host'>;
+  /**
+   * False while the local engine must not run (deferred by the degradation level, or a model
+   * swap under way) although the remote tier may. Default: always true (the queue's `paused`
+   * already holds jobs back when there is no remote).
+   */
+  readonly localAllowed?: () => boolean;
+  /** A window reached an engine and was done: which one ran it (metrics). */
+  readonly onWindow?: (engine: EngineName) => void;
 }
 
 /**
@@ -122,15 +136,47 @@ export class WindowJobHandler {
     // and the result records the list this attempt really sent.
     const vocabulary = this.deps.vocabulary();
     const prompt = vocabularyPrompt(vocabulary);
+    const request = { pcm: range.pcm, audioCtx, beamSize, language: 'en' as const, ...(prompt === '' ? {} : { prompt }) };
+    let remoteError: string | undefined;
+    const remote = this.deps.remote;
+    if (remote?.pick() === 'remote') {
+      try {
+        const result = await remote.transcribe({ ...request, signal });
+        const segments = result.segments.length > 0 || result.text === '' ? result.segments : [{ startMs: 0, endMs: Math.round(durationMs), text: result.text }];
+        this.deps.onWindow?.('remote');
+        // The remote's model is not one of the local tiers; it is the larger one, so the window
+        // is at the normal tier and catch-up has nothing to redo.
+        return {
+          kind: 'done',
+          result: {
+            segments,
+            noSpeech: false,
+            processingMs: result.processingMs,
+            audioCtx,
+            model: basename(result.model ?? 'remote'),
+            tier: 'normal',
+            threads: result.threads,
+            beamSize,
+            realTimeFactor: durationMs > 0 ? result.processingMs / durationMs : 0,
+            vocabulary,
+            engine: 'remote',
+            engineHost: remote.host,
+          },
+        };
+      } catch (error) {
+        if (signal.aborted) return { kind: 'defer', delayMs: 0, reason: 'shutdown' };
+        // The remote's breaker logged the failure; this window runs locally instead.
+        remoteError = describe(error);
+      }
+    }
+    if (this.deps.localAllowed?.() === false) {
+      return { kind: 'defer', delayMs: options.audioWaitMs ?? 250, reason: remoteError === undefined ? 'local engine paused' : `remote failed (${remoteError}) and the local engine is paused` };
+    }
     let result: EngineTranscription;
     try {
       result = await breaker.fire((breakerSignal) =>
         engine.transcribe({
-          pcm: range.pcm,
-          audioCtx,
-          beamSize,
-          language: 'en',
-          ...(prompt === '' ? {} : { prompt }),
+          ...request,
           signal: AbortSignal.any([breakerSignal, signal]),
         }),
       );
@@ -161,7 +207,10 @@ export class WindowJobHandler {
       beamSize,
       realTimeFactor: durationMs > 0 ? result.processingMs / durationMs : 0,
       vocabulary,
+      engine: 'local',
+      ...(remoteError === undefined ? {} : { remoteError }),
     };
+    this.deps.onWindow?.('local');
     return { kind: 'done', result: windowResult };
   }
 }

@@ -47,9 +47,9 @@ describe('openDatabase', () => {
       .pluck()
       .all();
     // recordings_fts* are the FTS5 index and its shadow tables (migration 5); settings is migration 6;
-    // transcript_history is migration 7.
+    // transcript_history is migration 7; outbox is migration 9.
     expect(tables).toEqual([
-      'deletions', 'health_heartbeat', 'jobs', 'recordings', 'recordings_fts', 'recordings_fts_config', 'recordings_fts_content',
+      'deletions', 'health_heartbeat', 'jobs', 'outbox', 'recordings', 'recordings_fts', 'recordings_fts_config', 'recordings_fts_content',
       'recordings_fts_data', 'recordings_fts_docsize', 'recordings_fts_idx', 'search_docs', 'settings', 'sqlite_sequence', 'transcript_history',
       'transcripts',
     ]);

@@ -57,7 +57,7 @@ afterEach(async () => {
 function transcriptOf(recordingId: string, text: string): Transcript {
   return {
     recordingId, text, segments: [{ startMs: 0, endMs: 1500, text }], model: 'ggml-test.bin', threads: 1, audioCtx: 0,
-    audioDurationMs: 1500, processingMs: 10, realTimeFactor: 0.01, tier: 'normal', degraded: false, noSpeechReason: null, windows: 1, vocabulary: null, createdAtMs: T0,
+    audioDurationMs: 1500, processingMs: 10, realTimeFactor: 0.01, tier: 'normal', degraded: false, noSpeechReason: null, windows: 1, vocabulary: null, engine: null, createdAtMs: T0,
   };
 }
 

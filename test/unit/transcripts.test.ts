@@ -28,6 +28,7 @@ const transcript: Transcript = {
   noSpeechReason: null,
   windows: 1,
   vocabulary: ['Kenobi', 'Zoë Okafor'],
+  engine: 'mixed',
   createdAtMs: 1_700_000_000_000,
 };
 

@@ -5,6 +5,7 @@ import { showAppliance, showFaults, showLeds, showLevel, showPlaceholder } from 
 import { $, announce } from './dom.js';
 import { connectEvents } from './events.js';
 import { loadHealth, loadSummary, onDegradation, onHealthEvent, onQueue, showTranscription } from './health.js';
+import { loadIntegrations } from './integrations.js';
 import { loadList, onPartial, onRecording, setupList } from './list.js';
 import { loadVocabulary, setupVocabulary } from './vocabulary.js';
 
@@ -43,7 +44,7 @@ async function loadState() {
 
 /** Everything, once: after a login, a new stream, or a `reset` (the events we missed are gone). */
 function loadAll() {
-  const jobs = [loadState(), loadList(), loadHealth(), loadSummary(), loadVocabulary()];
+  const jobs = [loadState(), loadList(), loadHealth(), loadSummary(), loadVocabulary(), loadIntegrations()];
   return Promise.all(jobs.map((job) => job.catch(report)));
 }
 
@@ -66,9 +67,11 @@ function start() {
       onHealthEvent(event);
       loadHealth().catch(report);
       loadState().catch(report);
+      loadIntegrations().catch(report);
     },
     recording: (event) => {
       onRecording(event).catch(report);
+      loadIntegrations().catch(report);
       // Counts change on created and deleted; bytes and duration once the take is saved.
       if (event.change !== 'changed' || event.status === 'recorded' || event.status === 'failed') refreshSummary();
     },
