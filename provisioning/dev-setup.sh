@@ -32,6 +32,18 @@ else
   say "Debian packages: all present"
 fi
 
+# arm64 binaries run through binfmt_misc: it must be mounted, and qemu-aarch64 enabled (Debian's
+# entry has the F flag, so a chroot needs no emulator inside). Needs root; a container may lack it.
+if [ "$(id -u)" -eq 0 ] && [ "$(uname -m)" = x86_64 ]; then
+  if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || echo "could not mount binfmt_misc: npm run test:pi will not run"
+  fi
+  if ! grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    say "enabling binfmt qemu-aarch64"
+    update-binfmts --enable qemu-aarch64 || echo "could not enable qemu-aarch64: npm run test:pi will not run"
+  fi
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # `npm install`, not `npm ci`: the lock lists node-unix-socket's per-platform binaries as optional,
   # and `npm ci` refuses a lock whose optional packages the registry in use does not serve (here:

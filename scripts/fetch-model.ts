@@ -2,6 +2,11 @@
  * Downloads a real Whisper model from whisper.cpp's published models (Hugging Face
  * ggerganov/whisper.cpp) into the models folder, verified against a pinned sha256 and size.
  *   npm run model:fetch -- [--model tiny.en-q8_0|tiny.en-q5_1|tiny.en] [--dir data/models]
+ *     [--file PATH [--allow-unpinned]] [--check]
+ * --file installs a local copy instead of downloading (a box with no internet), checked against the
+ * same pin; --allow-unpinned accepts a file that matches no pin (a generated test model) with a
+ * warning. --check writes nothing: exit 0 when the model is already in place (and equal to --file
+ * when given), CHECK_MISSING_EXIT otherwise. provisioning/install-pi.sh uses all three.
  * Writes to "<name>.partial" while downloading (hashing as it goes) and renames only after the
  * checks pass, so a power cut never leaves a half model under the real name. Never run by tests.
  *
@@ -10,8 +15,8 @@
  * agree across many independent projects that download these files.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +51,52 @@ const MODELS: Readonly<Record<string, PinnedModel>> = {
   },
 };
 
+// "Not there yet" for --check, distinct from 1 (an error).
+const CHECK_MISSING_EXIT = 10;
+
+interface LocalSource {
+  readonly path: string;
+  readonly allowUnpinned: boolean;
+}
+
+async function isInPlace(target: string, pinned: PinnedModel, local: LocalSource | null): Promise<boolean> {
+  const existing = await stat(target).catch(() => null);
+  if (!existing?.isFile()) return false;
+  if (local) {
+    // Equal to the given file: a rerun with the same --file changes nothing, pinned or not.
+    const source = await stat(local.path);
+    return existing.size === source.size && (await sha256OfFile(target)) === (await sha256OfFile(local.path));
+  }
+  return existing.size === pinned.bytes && (await sha256OfFile(target)) === pinned.sha256;
+}
+
+/** Copies a local model next to the target and renames it in, after the pin check. */
+async function installLocal(local: LocalSource, target: string, pinned: PinnedModel): Promise<void> {
+  const got = await sha256OfFile(local.path);
+  const { size } = await stat(local.path);
+  if (got !== pinned.sha256 || size !== pinned.bytes) {
+    const mismatch = `${local.path} is not the pinned ${pinned.file} (sha256 ${got}, ${size} bytes; pinned ${pinned.sha256}, ${pinned.bytes} bytes)`;
+    if (!local.allowUnpinned) throw new Error(`${mismatch}; --allow-unpinned installs it anyway`);
+    process.stderr.write(`warning: ${mismatch}: installing it as --allow-unpinned asks\n`);
+  }
+  const partial = `${target}.partial`;
+  try {
+    await pipeline(createReadStream(local.path), createWriteStream(partial));
+    // Durable before the rename: a power cut leaves the old file or the whole new one.
+    const handle = await open(partial, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if ((await sha256OfFile(partial)) !== got) throw new Error(`copy of ${local.path} does not match its source`);
+    await rename(partial, target);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
 function progress(doneBytes: number, totalBytes: number): void {
   const percent = totalBytes > 0 ? ((doneBytes / totalBytes) * 100).toFixed(0) : '?';
   process.stderr.write(`\r  ${(doneBytes / 1e6).toFixed(1)} / ${(totalBytes / 1e6).toFixed(1)} MB (${percent}%)`);
@@ -57,17 +108,32 @@ async function main(): Promise<void> {
       // The default model tier of the config (transcription.normalModel).
       model: { type: 'string', default: 'tiny.en-q8_0' },
       dir: { type: 'string', default: process.env['SCOUT_MODELS_DIR'] ?? 'data/models' },
+      file: { type: 'string' },
+      'allow-unpinned': { type: 'boolean', default: false },
+      check: { type: 'boolean', default: false },
     },
   });
+  if (values['allow-unpinned'] && values.file === undefined) throw new Error('--allow-unpinned only goes with --file');
   const pinned = MODELS[values.model];
   if (!pinned) throw new Error(`unknown model '${values.model}'; known: ${Object.keys(MODELS).join(', ')}`);
   const dir = resolve(values.dir);
   const target = join(dir, pinned.file);
-  await mkdir(dir, { recursive: true });
+  const local: LocalSource | null = values.file === undefined ? null : { path: resolve(values.file), allowUnpinned: values['allow-unpinned'] };
 
-  const existing = await stat(target).catch(() => null);
-  if (existing?.size === pinned.bytes && (await sha256OfFile(target)) === pinned.sha256) {
+  if (await isInPlace(target, pinned, local)) {
     process.stderr.write(`${target} is already present and verified\n`);
+    process.stdout.write(`${target}\n`);
+    return;
+  }
+  if (values.check) {
+    process.stderr.write(`${target} is missing or differs\n`);
+    process.exitCode = CHECK_MISSING_EXIT;
+    return;
+  }
+  await mkdir(dir, { recursive: true });
+  if (local) {
+    await installLocal(local, target, pinned);
+    process.stderr.write(`installed ${target} from ${local.path}\n`);
     process.stdout.write(`${target}\n`);
     return;
   }

@@ -17,7 +17,7 @@ describe('the avahi service file', () => {
 
   it('is installed by the Pi provisioning script', () => {
     const script = readFileSync(join(PROJECT_ROOT, 'provisioning/install-pi.sh'), 'utf8');
-    expect(script).toContain('provisioning/avahi/scout.service /etc/avahi/services/scout.service');
+    expect(script).toContain('provisioning/avahi/scout.service" /etc/avahi/services/scout.service');
     expect(script).toMatch(/avahi-daemon/);
   });
 });
