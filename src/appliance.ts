@@ -1,7 +1,7 @@
 import type { ButtonEdge } from './hardware/types.js';
 import type { Logger } from './log.js';
 import type { FaultSink } from './ops/faults.js';
-import { isStorageError, storageErrorReason, type StorageErrorReport } from './ops/storage-errors.js';
+import { isBusyError, isStorageError, storageErrorReason, type StorageErrorReport } from './ops/storage-errors.js';
 import type { Recorder, TakeResult } from './audio/recorder.js';
 import type { RecordingsRepo } from './store/recordings.js';
 import type { LiveTranscription } from './transcribe/live.js';
@@ -235,7 +235,19 @@ export class Appliance {
       const tap = live ? (samples: Int16Array, start: number, end: number): void => live.feed(samples, start, end) : null;
       const { audioPath, preRollMs } = recorder.begin(id, pressedAtPosition, tap, (failedId, error) => this.onWriteError(failedId, error));
       // The row comes before the file: if we crash after the file exists, start-up repair finds it by its status.
-      recordings.create({ id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs });
+      const row = { id, startedAtMs, audioPath, sampleRateHz: this.options.sampleRateHz, preRollMs };
+      try {
+        recordings.create(row);
+      } catch (error) {
+        // Another process holds the database's write lock past the busy timeout (a backup, a
+        // sqlite3 shell): the card itself takes writes, so the take goes on and its row is
+        // written as soon as the lock goes (the storage watch's probe, then retryPendingWrites).
+        // Refusing would lose what the person is saying now. A crash before then leaves the WAV
+        // without a row (kept on disk, not listed).
+        if (!isBusyError(error)) throw error;
+        this.storageError('recording-start', error, id);
+        this.pendingWrites.push({ id, write: () => recordings.create(row) });
+      }
       await recorder.open();
       this.options.faults.set('storage', null);
       logger.info({ recordingId: id, preRollMs }, 'recording started');
@@ -292,14 +304,19 @@ export class Appliance {
         // After the row says 'recorded': only the tail since the last live window is left to send.
         current.live?.end(take.bytes / 2);
       };
-      try {
-        store();
-      } catch (error) {
-        if (!isStorageError(error)) throw error;
-        // The audio is safe in its file; the row waits until the card takes writes again (or
-        // start-up repair finds it still `recording`).
-        this.storageError('recording-finish', error, current.id);
+      if (this.pendingWrites.some((pending) => pending.id === current.id)) {
+        // Its row is still waiting (the database was locked at the press): the finish follows it.
         this.pendingWrites.push({ id: current.id, write: store });
+      } else {
+        try {
+          store();
+        } catch (error) {
+          if (!isStorageError(error)) throw error;
+          // The audio is safe in its file; the row waits until the card takes writes again (or
+          // start-up repair finds it still `recording`).
+          this.storageError('recording-finish', error, current.id);
+          this.pendingWrites.push({ id: current.id, write: store });
+        }
       }
       logger.info(
         {

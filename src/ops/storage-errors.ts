@@ -61,6 +61,12 @@ export function isStorageError(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_') || STORAGE_ERRNOS.has(code));
 }
 
+/** The database is locked by another connection past the busy timeout: the card itself is fine. */
+export function isBusyError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
 /** A short reason for a row or a fault: 'disk full', 'read-only', 'I/O error', else the message. */
 export function storageErrorReason(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, access } from 'node:fs/promises';
+import { mkdir, mkdtemp, access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PcmFormat } from '../hardware/types.js';
@@ -21,7 +22,22 @@ export async function prepareSimClip(options: {
   readonly cacheDir: string;
   readonly logger: Logger;
 }): Promise<string> {
-  const { format, cacheDir, logger } = options;
+  try {
+    return await convertInto(options.cacheDir, options);
+  } catch (error) {
+    // The clip is only a cache: a full or read-only data dir must not stop the service from
+    // starting (it then says what is wrong with the card), so convert into a temp dir instead.
+    const fallback = await mkdtemp(join(tmpdir(), 'scout-sim-'));
+    options.logger.warn({ err: error, cacheDir: options.cacheDir, fallback }, 'simulator mic: cannot write the clip into the data dir; using a temp dir');
+    return convertInto(fallback, options);
+  }
+}
+
+async function convertInto(
+  cacheDir: string,
+  options: { readonly sourceWav: string | null; readonly format: PcmFormat; readonly logger: Logger },
+): Promise<string> {
+  const { format, logger } = options;
   await mkdir(cacheDir, { recursive: true });
   const target = join(cacheDir, `sim-${options.sourceWav === null ? 'speech' : 'user'}-${format.sampleRateHz}-${format.channels}.wav`);
   let source = options.sourceWav;

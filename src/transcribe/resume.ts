@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { isStorageError, type StorageErrorReport } from '../ops/storage-errors.js';
 import { readPcmRange } from '../audio/wav.js';
 import type { Recording } from '../domain/recording.js';
 import type { Store } from '../store/store.js';
@@ -68,6 +69,8 @@ interface ResumeDeps {
   /** The transcriber's `enqueueRecording` (re-cut, then tell the queue). */
   readonly enqueueRecording: (recordingId: string) => Promise<number>;
   readonly logger: Logger;
+  /** A storage error (a card still full): reported, so the storage watch resumes again once writes work. */
+  readonly onStorageError?: StorageErrorReport;
 }
 
 /** Start-up: finish what a restart interrupted. */
@@ -88,7 +91,8 @@ export async function resumeInterrupted(deps: ResumeDeps): Promise<void> {
         await deps.enqueueRecording(recording.id);
       }
     } catch (error) {
-      deps.logger.error({ err: error, recordingId: recording.id }, 'cannot resume transcription of a recording');
+      if (isStorageError(error) && deps.onStorageError) deps.onStorageError('resume', error, { recordingId: recording.id });
+      else deps.logger.error({ err: error, recordingId: recording.id }, 'cannot resume transcription of a recording');
     }
   }
 }

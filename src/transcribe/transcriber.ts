@@ -218,7 +218,8 @@ export class Transcriber {
    */
   async resumeInterrupted(): Promise<void> {
     try {
-      await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log });
+      const onStorageError = this.deps.hooks?.onStorageError;
+      await resumeInterrupted({ store: this.deps.store, assembler: this.assembler, enqueueRecording: (id) => this.enqueueRecording(id), logger: this.log, ...(onStorageError ? { onStorageError } : {}) });
     } catch (error) {
       // A database that cannot be read or written must not keep the service down: the
       // recordings are resumed when storage works again or at the next start (the queue polls meanwhile).

@@ -40,6 +40,10 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly config?: Record<string, unknown>;
   readonly startTimeoutMs?: number;
+  /** Node's arguments, replacing `--import tsx src/main.ts` (e.g. the compiled `dist/src/main.js`). */
+  readonly nodeArgs?: readonly string[];
+  /** Starts the child itself (e.g. inside an arm64 rootfs), given the environment it should get; replaces node + nodeArgs. */
+  readonly spawnChild?: (env: NodeJS.ProcessEnv) => ChildProcess;
 }
 
 export async function makeDataDir(): Promise<string> {
@@ -67,11 +71,13 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
     env.SCOUT_CONFIG = join(dataDir, 'no-config.json');
     await writeFile(env.SCOUT_CONFIG, '{}');
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/main.ts')], {
-    cwd: PROJECT_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child =
+    options.spawnChild?.(env) ??
+    spawn(process.execPath, [...(options.nodeArgs ?? ['--import', 'tsx', join(PROJECT_ROOT, 'src/main.ts')])], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   const logLines: Record<string, unknown>[] = [];
   const rawLogLines: string[] = [];
   const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
@@ -80,7 +86,9 @@ export async function startScout(options: StartOptions = {}): Promise<ScoutProce
     stderr += text;
   });
   const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  createInterface({ input: child.stdout }).on('line', (text) => {
+  const stdout = child.stdout;
+  if (stdout === null) throw new Error('startScout: the child must have its stdout piped');
+  createInterface({ input: stdout }).on('line', (text) => {
     rawLogLines.push(text);
     let line: Record<string, unknown>;
     try {

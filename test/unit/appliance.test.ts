@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Appliance } from '../../src/appliance.js';
 import { FaultBoard } from '../../src/ops/faults.js';
@@ -200,7 +201,7 @@ describe('Appliance', () => {
     expect(recordings.list({ limit: 10 }).items[0]?.status).toBe('recorded');
   });
 
-  it('degraded faults and background work show on the status LED, errors win', () => {
+  it('degraded faults and background work show on the status LED, error codes win', () => {
     const setBusy = (busy: boolean): void => presenter?.setBusy('transcribing', busy);
     setBusy(true);
     expect(leds.status.current()).toEqual(LED_PATTERNS.busy);
@@ -231,5 +232,37 @@ describe('Appliance', () => {
     expect(recordings.list({ limit: 10 }).items[0]?.status).toBe('recorded');
     expect(leds.status.current()).toEqual(LED_PATTERNS.off);
     await appliance.stop();
+  });
+
+  it('records through a database locked by another process, and stores the row once the lock goes', async () => {
+    // Found by `npm run faults` (db-locked): a press while another connection held BEGIN EXCLUSIVE
+    // past the busy timeout was refused, "not recording: database is locked", and the take lost.
+    const busyDb = openDatabase(join(dir, 'scout.db'), silentLogger(), { busyTimeoutMs: 50 });
+    const storageErrors: string[] = [];
+    try {
+      appliance = await startAppliance({ recordings: new RecordingsRepo(busyDb), onStorageError: (op) => storageErrors.push(op) });
+      const locker = new BetterSqlite3(join(dir, 'scout.db'));
+      locker.exec('BEGIN EXCLUSIVE');
+      appliance.toggle();
+      await appliance.settled();
+      expect(appliance.snapshot().phase).toBe('recording');
+      feed(1000);
+      appliance.toggle();
+      await appliance.settled();
+      // Nothing could be written meanwhile; the take's audio is in its file.
+      expect(storageErrors).toContain('recording-start');
+      expect(recordings.list({ limit: 10 }).items).toEqual([]);
+      expect((await readdir(dir)).filter((name) => name.endsWith('.wav'))).toHaveLength(1);
+
+      locker.exec('COMMIT');
+      locker.close();
+      appliance.retryPendingWrites();
+      const [saved] = recordings.list({ limit: 10 }).items;
+      expect(saved?.status).toBe('recorded');
+      expect(saved?.durationMs).toBe(1500);
+    } finally {
+      await appliance.stop();
+      closeDatabase(busyDb);
+    }
   });
 });
