@@ -7,7 +7,14 @@
 # `npm pack` (works wherever the npm registry works, which is every dev/CI machine and the Pi's
 # provisioning), and checked against the pinned sha512 below before anything is extracted.
 #
-# Usage: scripts/build-whisper.sh [--quiet]
+# Usage: scripts/build-whisper.sh [--quiet] [--board pi4|pi5] [--cross aarch64]
+#   --board pi4|pi5   build for that board's CPU (-mcpu=cortex-a72 / -mcpu=cortex-a76) instead of
+#                     "native": GGML_NATIVE=OFF. Use it on a Pi too: a build is only valid for the
+#                     board it was made for (a Pi 5 build uses dotprod/fp16 and dies with SIGILL
+#                     on a Pi 4; test/pi proves both under qemu).
+#   --cross aarch64   cross-compile on an x86-64 machine with Debian's aarch64-linux-gnu-gcc/g++
+#                     (needs --board: "native" would describe the build machine). A cross build
+#                     never moves the `current` link, which names this machine's own build.
 #   SCOUT_CACHE_DIR   cache root (default: <repo>/.cache)
 #   SCOUT_WHISPER_JOBS  parallel jobs (default: nproc)
 # Prints the bin dir as the LAST line of stdout; progress goes to stderr.
@@ -96,16 +103,68 @@ native_cpu() {
   esac
 }
 
+BOARD=""
+CROSS=""
+CC_BIN=gcc
+CXX_BIN=g++
+TARGET_ARCH="$(uname -m)"
+
+# Turns --board/--cross into compilers and CMake flags. The CPU goes in as -mcpu for every file
+# (C and C++), so ggml's own feature checks (__ARM_FEATURE_DOTPROD, ..._FP16_VECTOR_ARITHMETIC)
+# see exactly what the board has: gcc's cortex-a72 is armv8-a+crc (no dotprod, no fp16
+# arithmetic), cortex-a76 is armv8.2-a with dotprod and fp16.
+apply_target() {
+  local mcpu=""
+  case "$BOARD" in
+    "") ;;
+    pi4) mcpu=cortex-a72 ;;
+    pi5) mcpu=cortex-a76 ;;
+    *) log "unknown board '$BOARD' (pi4 or pi5)"; exit 2 ;;
+  esac
+  if [[ -n "$mcpu" ]]; then
+    local i
+    for i in "${!CMAKE_FLAGS[@]}"; do
+      [[ "${CMAKE_FLAGS[$i]}" == -DGGML_NATIVE=ON ]] && CMAKE_FLAGS[i]=-DGGML_NATIVE=OFF
+    done
+    CMAKE_FLAGS+=("-DCMAKE_C_FLAGS=-mcpu=$mcpu" "-DCMAKE_CXX_FLAGS=-mcpu=$mcpu")
+  fi
+  case "$CROSS" in
+    "") ;;
+    aarch64)
+      [[ -n "$BOARD" ]] || { log "--cross needs --board: there is no 'native' CPU to build for"; exit 2; }
+      CC_BIN=aarch64-linux-gnu-gcc
+      CXX_BIN=aarch64-linux-gnu-g++
+      TARGET_ARCH=aarch64
+      command -v "$CXX_BIN" >/dev/null || { log "$CXX_BIN not installed (Debian packages gcc-aarch64-linux-gnu g++-aarch64-linux-gnu)"; exit 2; }
+      CMAKE_FLAGS+=(
+        -DCMAKE_SYSTEM_NAME=Linux
+        -DCMAKE_SYSTEM_PROCESSOR=aarch64
+        "-DCMAKE_C_COMPILER=$CC_BIN"
+        "-DCMAKE_CXX_COMPILER=$CXX_BIN"
+        -DCMAKE_FIND_ROOT_PATH_MODE_PROGRAM=NEVER
+      )
+      ;;
+    *) log "unknown cross target '$CROSS' (aarch64)"; exit 2 ;;
+  esac
+  if [[ -n "$BOARD" ]]; then
+    case "$TARGET_ARCH" in
+      aarch64|arm64) ;;
+      *) log "--board $BOARD builds for arm64: run it on the Pi or add --cross aarch64"; exit 2 ;;
+    esac
+  fi
+}
+
 compute_key() {
   {
     echo "src=$PINNED_SHA512_B64"
     echo "flags=${CMAKE_FLAGS[*]}"
     echo "targets=${TARGETS[*]}"
-    echo "arch=$(uname -m)"
-    echo "cc=$(gcc --version | head -1)"
-    echo "cxx=$(g++ --version | head -1)"
+    echo "arch=$TARGET_ARCH"
+    echo "cc=$($CC_BIN --version | head -1)"
+    echo "cxx=$($CXX_BIN --version | head -1)"
     echo "cmake=$(cmake --version | head -1)"
-    echo "cpu=$(native_cpu)"
+    # A --board build is defined by its -mcpu (in the flags), not by the machine building it.
+    if [[ -z "$BOARD" ]]; then echo "cpu=$(native_cpu)"; fi
   } | sha256sum | cut -c1-16
 }
 
@@ -116,7 +175,16 @@ main() {
     *) log "unsupported architecture $(uname -m): build on x86-64 or 64-bit arm (Raspberry Pi OS 64-bit)"; exit 2 ;;
   esac
   local quiet=0
-  [[ "${1:-}" == "--quiet" ]] && quiet=1
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --quiet) quiet=1 ;;
+      --board) BOARD="${2:-}"; shift ;;
+      --cross) CROSS="${2:-}"; shift ;;
+      *) log "unknown option $1"; exit 2 ;;
+    esac
+    shift
+  done
+  apply_target
   mkdir -p "$WHISPER_DIR"
   local key out
   key="$(compute_key)"
@@ -138,7 +206,7 @@ main() {
       log "extracting whisper.cpp 1.9.1 tree"
       tar xzf "$SRC_CACHE/$TARBALL" -C "$out" "$SRC_SUBDIR"
       local src="$out/$SRC_SUBDIR" build="$out/build"
-      log "configuring (key $key, native cpu: $(native_cpu))"
+      log "configuring (key $key, board: ${BOARD:-native ($(native_cpu))}, compiler: $CXX_BIN)"
       if [[ $quiet == 1 ]]; then
         cmake -S "$src" -B "$build" "${CMAKE_FLAGS[@]}" >"$out/configure.log" 2>&1 \
           || { tail -50 "$out/configure.log" >&2; exit 4; }
@@ -162,7 +230,7 @@ main() {
     fi
     flock -u 9
   fi
-  ln -sfn "$key" "$WHISPER_DIR/current"
+  if [[ -z "$CROSS" ]]; then ln -sfn "$key" "$WHISPER_DIR/current"; fi
   log "binaries: $out/bin (whisper-server, whisper-cli, whisper-quantize); link: $WHISPER_DIR/current"
   echo "$out/bin"
 }

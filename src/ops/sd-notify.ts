@@ -1,5 +1,19 @@
-import { DgramSocket } from 'node-unix-socket';
+import type { DgramSocket } from 'node-unix-socket';
 import type { Logger } from '../log.js';
+
+type DgramSocketClass = new () => DgramSocket;
+let dgramSocketClass: Promise<DgramSocketClass> | null = null;
+
+/**
+ * node-unix-socket is a native addon shipped as one prebuilt package per platform. It is loaded
+ * on the first message, not at import: without NOTIFY_SOCKET (tests, the simulator, a laptop) it
+ * is never needed, and where the platform's binary is missing (npm skips an optional package the
+ * registry does not serve) the service logs why instead of dying at start-up.
+ */
+function loadDgramSocket(): Promise<DgramSocketClass> {
+  dgramSocketClass ??= import('node-unix-socket').then((module) => module.DgramSocket);
+  return dgramSocketClass;
+}
 
 /**
  * The sd_notify protocol (systemd's `NOTIFY_SOCKET`) over a unix datagram socket.
@@ -35,6 +49,7 @@ export interface Notifier {
 export class SdNotify implements Notifier {
   private closed = false;
   private warnedUnsupported = false;
+  private warnedUnavailable = false;
   private lastFailureLoggedAtMs = 0;
 
   constructor(private readonly options: SdNotifyOptions) {}
@@ -88,6 +103,18 @@ export class SdNotify implements Notifier {
       }
       return Promise.resolve();
     }
+    return loadDgramSocket().then(
+      (Socket) => this.send(Socket, path, message),
+      (error: unknown) => {
+        if (!this.warnedUnavailable) {
+          this.warnedUnavailable = true;
+          this.options.logger.error({ err: error }, 'node-unix-socket cannot be loaded on this platform; not notifying systemd');
+        }
+      },
+    );
+  }
+
+  private send(Socket: DgramSocketClass, path: string, message: string): Promise<void> {
     return new Promise((resolve) => {
       let socket: DgramSocket | null = null;
       const finish = (): void => {
@@ -98,7 +125,7 @@ export class SdNotify implements Notifier {
         // One socket per message: a DgramSocket holds the event loop open until closed, and a
         // socket kept for the process lifetime would stop a clean exit. A ping every few seconds
         // makes the extra socket() call irrelevant.
-        socket = new DgramSocket();
+        socket = new Socket();
         socket.on('error', (error: Error) => this.logFailure(error, message));
         const buf = Buffer.from(message, 'utf8');
         socket.sendTo(buf, 0, buf.length, path, (error) => {
