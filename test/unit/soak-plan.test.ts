@@ -79,7 +79,7 @@ describe('soak service command line', () => {
   it('takes the node flags and environment from the real unit file', () => {
     const unit = readFileSync(join(repoDir, 'systemd', 'scout.service'), 'utf8');
     expect(unitNodeFlags(unit)).toEqual(['--max-semi-space-size=2']);
-    expect(unitEnvironment(unit)).toEqual({ NODE_ENV: 'production' });
+    expect(unitEnvironment(unit)).toEqual({ NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
     expect(unitNodeFlags('[Service]\nExecStart=/usr/bin/node --a=1 --b x.js\n')).toEqual(['--a=1', '--b']);
     expect(() => unitNodeFlags('[Service]\n')).toThrow(/no ExecStart/);
   });
