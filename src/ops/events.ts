@@ -16,7 +16,7 @@ import type { RecordingStatus } from '../domain/recording.js';
 import type { LedPattern } from '../hardware/types.js';
 import type { Logger } from '../log.js';
 import type { Fault } from './faults.js';
-import type { HealthStatus } from './health.js';
+import type { HealthStatus } from '../domain/health.js';
 
 /** Where a transcription job stands; `queuePosition` is 1-based, counting the running job. */
 export type JobProgressState = 'queued' | 'running' | 'done' | 'failed';
@@ -181,7 +181,7 @@ export class EventHub {
   private readonly ring: HubEntry[] = [];
   private ringBytes = 0;
   /** The highest id pushed out of the ring: a client behind it missed something we no longer have. */
-  private evictedUpTo = 0;
+  private evictedUpTo: number;
   private nextId: number;
   private published = 0;
   private dropped = 0;
@@ -190,6 +190,9 @@ export class EventHub {
 
   constructor(private readonly options: EventHubOptions = {}) {
     this.nextId = options.firstId ?? 1;
+    // Everything before this run's first id is gone, as if evicted: an id from an earlier run
+    // gets a reset even while this run's ring has not yet evicted anything.
+    this.evictedUpTo = this.nextId - 1;
   }
 
   /** The id of the last event published (0 or firstId - 1 before the first). */

@@ -54,6 +54,16 @@ describe('EventHub', () => {
     expect(hub.since(1000)).toEqual({ kind: 'reset', lastId: 6 });
   });
 
+  it('says reset to an id from an earlier run before this run has evicted anything', () => {
+    // Ids start at the wall clock (as composed): the earlier run's ids are below this run's first.
+    const hub = new EventHub({ firstId: 5000 });
+    for (let i = 1; i <= 3; i++) hub.publish(queued(i));
+    expect(hub.since(4200)).toEqual({ kind: 'reset', lastId: 5002 });
+    // The id just before this run's first has missed nothing this run still holds.
+    const fromStart = hub.since(4999);
+    expect(fromStart.kind === 'events' && sizes(fromStart.entries)).toEqual([1, 2, 3]);
+  });
+
   it('bounds the ring by bytes too, keeping the newest event', () => {
     const hub = new EventHub({ replayBytes: 200 });
     const big = 'x'.repeat(150);
