@@ -139,7 +139,14 @@ describe.skipIf(noChromium)('the page in Chromium', () => {
         // goes on: its words show in the row (the placeholder model's fixed words).
         await expect.poll(() => item.locator('.transcript.partial').textContent(), { timeout: 20_000 }).toMatch(/alpha bravo/);
         expect(await item.getAttribute('data-status')).toBe('recording');
-        const partialText = (await item.locator('.transcript.partial').textContent()) ?? '';
+        const shownPartial = async (): Promise<string> => (await item.locator('.transcript.partial').textContent()) ?? '';
+        const firstWindowText = await shownPartial();
+        // The next window is cut and transcribed while the take still goes on: the text grows.
+        await expect.poll(async () => (await shownPartial()).length, { timeout: 20_000 }).toBeGreaterThan(firstWindowText.length);
+        // Appended to, not replaced: the first window's words still lead.
+        expect((await shownPartial()).startsWith(`${firstWindowText.trim()} `)).toBe(true);
+        expect(await item.getAttribute('data-status')).toBe('recording');
+        const partialText = await shownPartial();
         // Speak on a little, so the tail window holds speech too and the take has two segments.
         await page.waitForTimeout(4000);
         await press(page, viewport);
