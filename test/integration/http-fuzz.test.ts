@@ -603,6 +603,11 @@ describe('HTTP API under random bad input', () => {
     expect([200, 503]).toContain(health.status);
     expect(['healthy', 'degraded', 'unhealthy']).toContain(health.body.status);
     expect((await scout.api('/api/state')).status).toBe(200);
+    // The token went out right, wrong and in query strings thousands of times: no metric carries it.
+    const metrics = await scout.api<string>('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('scout_');
+    expect(metrics.body).not.toContain(scout.token);
 
     const failed = scout.logLines.filter((line) => line.msg === 'request failed' || (typeof line.level === 'number' && line.level >= 60));
     expect(failed.map((line) => JSON.stringify(line).slice(0, 500)), 'the error handler logged a 500').toEqual([]);
