@@ -308,7 +308,8 @@ export class ArecordSource implements AudioSource {
     const reason = `no audio from ${this.options.device} for ${silentMs} ms (stall)`;
     this.options.logger.warn({ silentMs, pid: this.supervisor.pid }, 'arecord stalled; killing it');
     // SIGTERM, then SIGKILL after the grace: a SIGSTOPped arecord ignores SIGTERM.
-    this.supervisor.fail(reason);
+    // Resolves once arecord has gone; the stall check does not wait for it.
+    void this.supervisor.fail(reason);
     this.emit({ kind: 'error', message: reason });
   }
 

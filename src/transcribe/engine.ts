@@ -152,8 +152,9 @@ const STDERR_LOG_INTERVAL_MS = 60_000;
 const HEALTHY_AFTER_MS = 30_000;
 
 /**
- * Encoder context for a clip: its own frames plus a margin (the brief measured 314 for 5 s and
- * 614 for 11 s: 64 frames of margin), capped at the full window.
+ * Encoder context for a clip: its own frames plus a margin, capped at the full window. 64 frames
+ * of margin (314 for 5 s, 614 for 11 s) kept the text of every clip tried on tiny.en while cutting
+ * the encoder's cost to about the clip's share of the 30 s window (bench/README.md).
  */
 export function audioCtxFor(durationMs: number, marginFrames = 64): number {
   return Math.min(MAX_AUDIO_CTX, Math.ceil(durationMs / ENCODER_FRAME_MS) + marginFrames);
@@ -272,7 +273,7 @@ export class WhisperEngine {
     await this.exclusive(undefined, async () => {
       if (change.threads === undefined || change.threads === this.threads) return;
       this.threads = change.threads;
-      await this.restartChild('reconfigure');
+      await this.killChild('reconfigure', 'planned');
     });
   }
 
@@ -292,8 +293,9 @@ export class WhisperEngine {
         if (error instanceof WhisperHttpError) {
           throw new EngineRequestError(`loading model ${path} refused: HTTP ${error.status} ${error.body}`, error.status);
         }
-        // No answer: the old model may be gone already, so only a fresh child is known good.
-        await this.restartChild('model load failed');
+        // No answer: the old model may be gone already, so only a fresh child is known good. The
+        // server misbehaved, so the respawn goes through the backoff like any other fault.
+        await this.killChild('model load got no answer', 'fault');
         throw new EngineRequestError(`loading model ${path} failed (${describe(error)}); restarted with ${this.modelPath}`, null);
       }
       this.modelPath = path;
@@ -333,8 +335,10 @@ export class WhisperEngine {
       } catch (error) {
         const elapsedMs = performance.now() - startedMs;
         if (error instanceof WhisperAbortedError) {
-          // The server would finish the native work anyway; only a kill frees the CPU now.
-          await this.restartChild(error.reason === 'timeout' ? 'request timeout' : 'request aborted');
+          // The server would finish the native work anyway; only a kill frees the CPU now. A
+          // timeout is the server's fault (backoff, lastError); an abort is the caller's wish.
+          if (error.reason === 'timeout') await this.killChild(`request exceeded ${this.options.requestTimeoutMs} ms`, 'fault');
+          else await this.killChild('request aborted', 'planned');
           record(error.reason, elapsedMs);
           throw new EngineAbortedError(
             error.reason === 'timeout' ? `transcription exceeded ${this.options.requestTimeoutMs} ms; engine restarted` : 'transcription aborted; engine restarted',
@@ -416,13 +420,17 @@ export class WhisperEngine {
     }
   }
 
-  /** SIGKILL the current child and wait for its exit; it is respawned at once, and the next call waits for readiness. */
-  private async restartChild(reason: string): Promise<void> {
+  /**
+   * SIGKILL the current child and wait for its exit; the next call waits for readiness. A 'fault'
+   * respawns through the backoff and becomes lastError; a 'planned' kill respawns at once.
+   */
+  private async killChild(reason: string, kind: 'fault' | 'planned'): Promise<void> {
     const pid = this.supervisor.pid;
     if (pid === null) return;
-    this.options.logger.info({ reason, pid }, 'killing engine');
+    this.options.logger[kind === 'fault' ? 'warn' : 'info']({ reason, pid }, 'killing engine');
     this.setState('restarting');
-    await this.supervisor.restartNow(reason, 'SIGKILL');
+    if (kind === 'fault') await this.supervisor.fail(reason, 'SIGKILL');
+    else await this.supervisor.restartNow(reason, 'SIGKILL');
   }
 
   private serving(): boolean {

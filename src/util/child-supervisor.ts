@@ -231,11 +231,15 @@ export class ChildSupervisor {
     await run.closed;
   }
 
-  /** The owner judged the child broken (a stall): lastError = reason, kill it, restart through the backoff. */
-  fail(reason: string): void {
+  /**
+   * The owner judged the child broken (a stall, a request it never answered, a model load that got
+   * no answer): lastError = reason, kill it, restart through the backoff. Resolves when it has gone.
+   */
+  async fail(reason: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const run = this.run;
     if (!this.active || run === null) return;
-    this.end(run, { kind: 'failed', reason }, 'SIGTERM');
+    this.end(run, { kind: 'failed', reason }, signal);
+    await run.closed;
   }
 
   /** Waits until no launch is in progress and no child is left. */

@@ -140,8 +140,12 @@ describe('ChildSupervisor kill grace', () => {
     });
     await supervisor.start();
     await until('the SIGTERM handler', () => armed.includes('armed'));
-    supervisor.fail('no output for 5000 ms (stall)');
+    const gone = supervisor.fail('no output for 5000 ms (stall)');
     expect(supervisor.lastError).toBe('no output for 5000 ms (stall)');
+    // Resolves once the child has gone: SIGTERM ignored, so only after the grace's SIGKILL.
+    await gone;
+    expect(ofKind(events, 'ended')).toHaveLength(1);
+    expect(ofKind(events, 'spawned')).toHaveLength(1);
     await until('a second spawn', () => ofKind(events, 'spawned').length >= 2);
     const [first, second] = ofKind(events, 'spawned').map((entry) => entry.atMs);
     expect(ofKind(events, 'ended')[0]?.event).toMatchObject({ end: { kind: 'failed' }, exit: { signal: 'SIGKILL' }, restart: { atOnce: false, delayMs: 300 } });

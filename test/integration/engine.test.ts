@@ -169,13 +169,36 @@ describe('WhisperEngine', () => {
     expect(e.status().pid).not.toBe(firstPid);
   }, 120_000);
 
-  it('a request over requestTimeoutMs is killed and reported as a timeout', async () => {
-    const e = engine({ modelPath: tiny.path, requestTimeoutMs: 300 });
+  it('a request over requestTimeoutMs is killed as a fault: reported as a timeout, lastError says so, respawned through the backoff', async () => {
+    // Backoff with jitter waits between half and all of initialMs: at least 1 s here.
+    const e = engine({ modelPath: tiny.path, requestTimeoutMs: 300, restart: { initialMs: 2000, maxMs: 2000 } });
     await e.start();
+    const firstPid = e.status().pid ?? 0;
     const error: unknown = await e.transcribe({ wav: longSpeech }).catch((caught: unknown) => caught);
+    const killedAtMs = performance.now();
     expect(error).toBeInstanceOf(EngineAbortedError);
     expect((error as EngineAbortedError).reason).toBe('timeout');
+    expect(alive(firstPid)).toBe(false);
+    expect(e.status().lastError).toBe('request exceeded 300 ms');
+    await until(() => (e.status().pid ?? firstPid) !== firstPid, 15_000);
+    expect(performance.now() - killedAtMs).toBeGreaterThanOrEqual(900);
     await until(() => e.status().state === 'ready', 15_000);
+  }, 60_000);
+
+  it("an aborted request is the caller's wish, not a fault: respawned at once, lastError untouched", async () => {
+    const e = engine({ modelPath: tiny.path, restart: { initialMs: 10_000, maxMs: 10_000 } });
+    await e.start();
+    const firstPid = e.status().pid ?? 0;
+    const controller = new AbortController();
+    const pending = e.transcribe({ wav: longSpeech, signal: controller.signal });
+    await until(() => e.status().state === 'busy');
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(EngineAbortedError);
+    const abortedAtMs = performance.now();
+    await until(() => (e.status().pid ?? firstPid) !== firstPid, 15_000);
+    // Well under the 5 s that the shortest backoff would have waited.
+    expect(performance.now() - abortedAtMs).toBeLessThan(3000);
+    expect(e.status().lastError).toBeNull();
   }, 60_000);
 
   it('a request aborted while queued leaves without disturbing the running one', async () => {
