@@ -6,7 +6,7 @@ import type { LedPattern } from '../hardware/types.js';
 import type { Logger } from '../log.js';
 import { SubscribedTimer, type EventHub } from '../ops/events.js';
 import type { FaultBoard } from '../ops/faults.js';
-import type { HealthReport, HealthStatus } from '../ops/health.js';
+import type { HealthReport, HealthStatus } from '../domain/health.js';
 import type { RecordingsRepo } from '../store/recordings.js';
 import { stitchJobs } from '../transcribe/assemble.js';
 import type { DegradeDecision } from '../transcribe/degrade.js';

@@ -3,6 +3,7 @@
  * matched words highlighted (ANSI on a terminal, [brackets] in a pipe), health in plain words.
  * Pure functions, so the wording is tested without a box.
  */
+import { healthSeverity, type CheckReport, type HealthReport } from '../domain/health.js';
 import type { Recording } from '../domain/recording.js';
 
 /** One run of a search snippet, as the box sends it (src/store/search.ts); never markup. */
@@ -49,17 +50,8 @@ export function recordingLine(recording: RecordingSummary, extra?: string): stri
   return `${columns.join('  ')}${tail === '' ? '' : `  ${tail}`}`.trimEnd();
 }
 
-export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
-
-export interface HealthCheckView {
-  readonly status: HealthStatus;
-  readonly message?: string;
-}
-
-export interface HealthView {
-  readonly status: HealthStatus;
-  readonly checks?: Readonly<Record<string, HealthCheckView>>;
-}
+/** What `/healthz` answers: the summary for anyone, per-check details with the token. */
+export type HealthView = Pick<HealthReport, 'status'> & { readonly checks?: Readonly<Record<string, Pick<CheckReport, 'status'> & Partial<Pick<CheckReport, 'message'>>>> };
 
 /**
  * "healthy", or one line per check that is not: "degraded: disk space low: 300 MB free". The
@@ -68,11 +60,7 @@ export interface HealthView {
 export function healthLines(report: HealthView): string[] {
   const problems = Object.entries(report.checks ?? {})
     .filter(([, check]) => check.status !== 'healthy')
-    .sort(([, a], [, b]) => rank(b.status) - rank(a.status));
+    .sort(([, a], [, b]) => healthSeverity(b.status) - healthSeverity(a.status));
   if (problems.length === 0) return [report.status === 'healthy' ? 'healthy' : `${report.status} (no details: the token was not accepted for them)`];
   return problems.map(([name, check]) => `${check.status}: ${check.message !== undefined && check.message.trim() !== '' ? printable(check.message) : name}`);
-}
-
-function rank(status: HealthStatus): number {
-  return status === 'unhealthy' ? 2 : status === 'degraded' ? 1 : 0;
 }

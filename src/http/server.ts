@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyError } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../log.js';
-import type { HealthReport } from '../ops/health.js';
+import { healthHttpStatus, type HealthReport } from '../domain/health.js';
 import { isRecordingId } from '../store/ids.js';
 import { pathOf, registerAuth } from './auth.js';
 import type { EventHub } from '../ops/events.js';
@@ -159,7 +159,7 @@ export function createHttpServer(deps: HttpDeps) {
     const report = await deps.health();
     // Anyone may learn whether the box is well; what is wrong with it (paths, devices) needs the token.
     const body = auth.isAuthenticated(request) ? report : { status: report.status, checkedAt: report.checkedAt };
-    return reply.code(report.status === 'unhealthy' ? 503 : 200).send(body);
+    return reply.code(healthHttpStatus(report)).send(body);
   });
 
   app.get('/metrics', async (_request, reply) => {

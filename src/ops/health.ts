@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { AudioSourceStatus } from '../hardware/types.js';
+import { worstStatus, type CheckReport, type HealthCheckResult, type HealthReport, type HealthStatus } from '../domain/health.js';
 
 /**
  * Named health checks behind one cached report, for `GET /healthz`.
@@ -11,27 +12,7 @@ import type { AudioSourceStatus } from '../hardware/types.js';
  * report is cached for `cacheMs`, and concurrent callers share one run, so a dashboard polling
  * every second costs one run per cache period.
  */
-export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
-
-export interface HealthCheckResult {
-  readonly status: HealthStatus;
-  readonly message: string;
-  readonly details?: Readonly<Record<string, unknown>>;
-}
-
 export type HealthCheck = (signal: AbortSignal) => Promise<HealthCheckResult>;
-
-export interface CheckReport extends HealthCheckResult {
-  /** ISO 8601 time the check finished. */
-  readonly checkedAt: string;
-  readonly durationMs: number;
-}
-
-export interface HealthReport {
-  readonly status: HealthStatus;
-  readonly checkedAt: string;
-  readonly checks: Readonly<Record<string, CheckReport>>;
-}
 
 export interface HealthRegistryOptions {
   /** How long a report is reused. */
@@ -41,18 +22,6 @@ export interface HealthRegistryOptions {
   readonly logger?: Logger;
   /** Wall clock in ms; injected for tests. */
   readonly nowMs?: () => number;
-}
-
-const severity: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
-
-/** The worse of two statuses. */
-export function worstStatus(a: HealthStatus, b: HealthStatus): HealthStatus {
-  return severity[a] >= severity[b] ? a : b;
-}
-
-/** The HTTP status for a report: degraded still serves (200); only unhealthy is 503. */
-export function healthHttpStatus(report: Pick<HealthReport, 'status'>): 200 | 503 {
-  return report.status === 'unhealthy' ? 503 : 200;
 }
 
 interface Registered {

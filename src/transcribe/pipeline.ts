@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { FaultSink } from '../ops/faults.js';
-import type { HealthCheckResult } from '../ops/health.js';
+import type { HealthCheckResult } from '../domain/health.js';
 import { throttleHistory, type ResourceSnapshot } from '../ops/resources.js';
 import type { DegradeDecision, DegradeLevelName, DegradePolicy, DegradeTransitionCount } from './degrade.js';
 import type { EngineStatus, WhisperEngine } from './engine.js';

@@ -11,7 +11,7 @@
  */
 import type { BreakerState, EngineName } from '../domain/transcript.js';
 import type { Logger } from '../log.js';
-import type { HealthCheckResult } from '../ops/health.js';
+import type { HealthCheckResult } from '../domain/health.js';
 import { EngineBreaker, type BreakerOptions } from './breaker.js';
 import { EngineUnavailableError, type TranscribeRequest, type TranscribeResult } from './engine.js';
 import type { RemoteWhisperEngine } from './remote-engine.js';

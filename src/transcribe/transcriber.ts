@@ -10,7 +10,7 @@
  * (with the error, audio kept) when a window fails its last attempt. `enqueueRecording` starts over.
  */
 import type { Logger } from '../log.js';
-import type { HealthCheckResult } from '../ops/health.js';
+import type { HealthCheckResult } from '../domain/health.js';
 import type { StorageErrorReport } from '../ops/storage-errors.js';
 import type { Job, JobsRepo } from '../store/jobs.js';
 import { SPEECH_RATE_HZ, type EngineName, type Transcript, type TranscriptionErrorKind } from '../domain/transcript.js';

@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerAuth, tokensEqual } from '../../src/http/auth.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
-import type { HealthReport } from '../../src/ops/health.js';
+import type { HealthReport } from '../../src/domain/health.js';
 import { closeDatabase, openDatabase, type Database } from '../../src/store/db.js';
 import { captureLogger } from '../helpers/log-capture.js';
 

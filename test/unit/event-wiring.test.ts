@@ -6,7 +6,7 @@ import type { LedPattern } from '../../src/hardware/types.js';
 import { silentLogger } from '../../src/log.js';
 import { EventHub, type LiveEvent } from '../../src/ops/events.js';
 import { FaultBoard } from '../../src/ops/faults.js';
-import type { HealthReport } from '../../src/ops/health.js';
+import type { HealthReport } from '../../src/domain/health.js';
 import type { DegradeDecision } from '../../src/transcribe/degrade.js';
 import type { TranscriptionProgress } from '../../src/transcribe/transcriber.js';
 import { sleep } from '../../src/util/sleep.js';

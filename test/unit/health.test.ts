@@ -10,10 +10,9 @@ import {
   clockCheck,
   databaseCheck,
   diskSpaceCheck,
-  healthHttpStatus,
   temperatureCheck,
-  type HealthCheckResult,
 } from '../../src/ops/health.js';
+import { healthHttpStatus, type HealthCheckResult } from '../../src/domain/health.js';
 
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
