@@ -18,6 +18,7 @@
  * nothing is engineered (plain random weights; the decoder then emits almost nothing).
  * The encoder keeps random weights: it costs exactly what a real model of the same shape costs.
  */
+import { SPEECH_RATE_HZ } from '../domain/transcript.js';
 import { mulberry32 } from '../util/prng.js';
 import { createHash } from 'node:crypto';
 import { open, rename, rm, mkdir } from 'node:fs/promises';
@@ -62,7 +63,6 @@ const N_TIMESTAMPS = 1501;
 /** One timestamp token per 20 ms (30 s / 1500). */
 const TIMESTAMP_STEP_MS = 20;
 const N_FFT = 400;
-const SAMPLE_RATE_HZ = 16000;
 
 /** The words the engineered decoder cycles through; ids 256.. in the vocab. */
 export const ENGINEERED_WORDS: readonly string[] = [
@@ -121,7 +121,7 @@ export function gpt2ByteOrder(): number[] {
  * Slaney-style mel filter bank, as librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) (htk=False,
  * norm='slaney'), which is what OpenAI's mel_filters.npz holds. Row-major [nMels][nFft/2+1].
  */
-export function slaneyMelFilters(nMels = 80, nFft = N_FFT, sampleRateHz = SAMPLE_RATE_HZ): Float32Array {
+export function slaneyMelFilters(nMels = 80, nFft = N_FFT, sampleRateHz = SPEECH_RATE_HZ): Float32Array {
   const nFreqs = Math.floor(nFft / 2) + 1;
   const fMinHz = 0;
   const fMaxHz = sampleRateHz / 2;

@@ -15,8 +15,8 @@ import { execFile } from 'node:child_process';
  * ended in 3 extents instead of 8, with fdatasync p50 0.7 ms either way and p99 21 ms instead of
  * 10 ms (converting unwritten extents costs journal work). ext4's delayed allocation already
  * keeps one streaming file nearly contiguous, so the gain is small there; it is kept because it
- * is cheap, it keeps long recordings contiguous on a fragmented card, and the product plan asks
- * for it. `reserveAheadBytes: 0` turns it off. Not measured on an SD card.
+ * is cheap and keeps long recordings contiguous on a fragmented card. `reserveAheadBytes: 0`
+ * turns it off. Not measured on an SD card.
  */
 export type ReserveResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
