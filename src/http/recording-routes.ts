@@ -15,8 +15,8 @@
  *   GET    /api/export?from=&to=
  *          A tar archive, streamed: for each recording started in [from, to) its WAV and its
  *          transcript as txt, srt, vtt and json, and a manifest.json (written last, so it lists
- *          what the archive really holds). 400 for a missing, empty or too long range or too many
- *          recordings in it.
+ *          what the archive really holds), with its Content-Length (src/http/export-archive.ts).
+ *          400 for a missing, empty or too long range or too many recordings in it.
  *
  * Times (`from`, `to`) are epoch milliseconds or ISO 8601 (`2026-12-02`, `2026-12-02T10:00:00Z`,
  * with an offset or without one, which means UTC); `from` is inclusive, `to` exclusive, both
@@ -24,21 +24,18 @@
  * paths stored in the database reach the filesystem.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RawServerDefault } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { TITLE_MAX_LENGTH, type Recording } from '../domain/recording.js';
 import type { Logger } from '../log.js';
-import { audioFilePath } from '../store/audio-path.js';
 import { deleteRecording } from '../store/delete-recording.js';
 import { isRecordingId } from '../store/ids.js';
 import { InvalidCursorError } from '../store/recordings.js';
 import { InvalidSearchError } from '../store/search.js';
 import type { Store } from '../store/store.js';
-import { renderTranscript, TRANSCRIPT_FORMATS } from '../transcribe/formats.js';
-import { tarEnd, tarEntry } from '../util/tar.js';
+import { planExport, streamExport } from './export-archive.js';
 
 export interface RecordingRouteDeps {
   readonly store: Store;
@@ -162,7 +159,7 @@ export function registerRecordingRoutes<L extends FastifyBaseLogger>(
     }
   });
 
-  app.get<{ Querystring: Static<typeof ExportQuery> }>('/api/export', { schema: { querystring: ExportQuery } }, (request, reply) => {
+  app.get<{ Querystring: Static<typeof ExportQuery> }>('/api/export', { schema: { querystring: ExportQuery } }, async (request, reply) => {
     let fromMs: number;
     let toMs: number;
     try {
@@ -182,11 +179,13 @@ export function registerRecordingRoutes<L extends FastifyBaseLogger>(
     // Oldest first: the order a person reads an archive listing in.
     const recordings = [...page.items].reverse();
     const folder = `scout-export-${compactTime(fromMs)}-${compactTime(toMs)}`;
-    const archive = Readable.from(exportArchive({ ...deps, nowMs }, recordings, folder, { fromMs, toMs }), { objectMode: false });
+    const plan = await planExport({ ...deps, nowMs }, recordings, folder, { fromMs, toMs });
+    const archive = Readable.from(streamExport(plan), { objectMode: false });
     archive.on('error', (error) => deps.logger.error({ err: error }, 'export archive failed part-way; the client gets a truncated download'));
     return reply
       .header('content-type', 'application/x-tar')
       .header('content-disposition', `attachment; filename="${folder}.tar"`)
+      .header('content-length', plan.bytes)
       .send(archive);
   });
 }
@@ -194,77 +193,4 @@ export function registerRecordingRoutes<L extends FastifyBaseLogger>(
 /** 2026-12-02T10:00:00.000Z -> 20261202T100000Z: safe in a file name on every system. */
 function compactTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.000Z$/, 'Z').replace(/[-:]/g, '');
-}
-
-interface ManifestEntry {
-  readonly id: string;
-  readonly title: string | null;
-  readonly startedAt: string;
-  readonly startedAtMs: number;
-  readonly durationMs: number | null;
-  readonly status: Recording['status'];
-  /** Path inside the archive, or null when the recording has none (see `note`). */
-  readonly audio: string | null;
-  readonly transcript: Readonly<Record<string, string>> | null;
-  readonly note?: string;
-}
-
-async function* exportArchive(
-  deps: RecordingRouteDeps & { nowMs: () => number },
-  recordings: readonly Recording[],
-  folder: string,
-  range: { fromMs: number; toMs: number },
-): AsyncGenerator<Uint8Array> {
-  const entries: ManifestEntry[] = [];
-  for (const recording of recordings) {
-    const base = { id: recording.id, title: recording.title, startedAt: new Date(recording.startedAtMs).toISOString(), startedAtMs: recording.startedAtMs, durationMs: recording.durationMs, status: recording.status };
-    if (recording.status === 'recording') {
-      // Its size is not known yet, and a tar header needs it before the first byte.
-      entries.push({ ...base, audio: null, transcript: null, note: 'still being recorded' });
-      continue;
-    }
-    const audioName = `${folder}/${recording.id}.wav`;
-    const removed = recording.audioRemovedAtMs !== undefined;
-    // Deleted on purpose by the retention policy: not looked for, and the manifest says why.
-    const audio = removed ? false : yield* audioEntry(deps, recording, audioName);
-    const transcript = deps.store.transcripts.get(recording.id);
-    const files: Record<string, string> = {};
-    if (transcript) {
-      for (const format of TRANSCRIPT_FORMATS) {
-        const name = `${folder}/${recording.id}.${format}`;
-        const body = Buffer.from(renderTranscript(transcript, format).body, 'utf8');
-        yield* tarEntry({ name, size: body.length, mtimeMs: transcript.createdAtMs }, body);
-        files[format] = name;
-      }
-    }
-    entries.push({ ...base, audio: audio ? audioName : null, transcript: transcript ? files : null, ...(audio ? {} : { note: removed ? 'audio removed by the retention policy' : 'audio file missing' }) });
-  }
-  const manifest = Buffer.from(
-    `${JSON.stringify({ exportedAt: new Date(deps.nowMs()).toISOString(), from: new Date(range.fromMs).toISOString(), to: new Date(range.toMs).toISOString(), recordings: entries }, null, 2)}\n`,
-    'utf8',
-  );
-  yield* tarEntry({ name: `${folder}/manifest.json`, size: manifest.length, mtimeMs: deps.nowMs() }, manifest);
-  yield tarEnd();
-}
-
-/** The WAV as one entry, streamed from the file; false (and nothing written) if it is missing. */
-async function* audioEntry(deps: RecordingRouteDeps, recording: Recording, name: string): AsyncGenerator<Uint8Array, boolean> {
-  const path = audioFilePath(deps.recordingsDir, recording.audioPath);
-  let handle: FileHandle;
-  try {
-    if (path === undefined) throw new Error(`audio path outside the recordings folder: ${recording.audioPath}`);
-    handle = await open(path, 'r');
-  } catch (error) {
-    deps.logger.warn({ err: error, recordingId: recording.id }, 'export: audio file not readable; listed in the manifest without it');
-    return false;
-  }
-  try {
-    // The size from the open file, so the header matches what we read even if the path is replaced.
-    const { size, mtimeMs } = await handle.stat();
-    const body = size === 0 ? new Uint8Array(0) : handle.createReadStream({ start: 0, end: size - 1, autoClose: false });
-    yield* tarEntry({ name, size, mtimeMs }, body);
-    return true;
-  } finally {
-    await handle.close();
-  }
 }

@@ -132,6 +132,24 @@ describe('the scout CLI against the real service', () => {
     expect((await stat(saved.path)).size).toBe(saved.bytes);
   });
 
+  it('export on a terminal draws a progress bar with a percentage, since the box sends the length', async () => {
+    // util-linux `script` gives the CLI a real pseudo-terminal; its output is what the person sees.
+    const quote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'src/cli/main.ts'), 'export', '--from', '1d', '--to', String(Date.now() + 60_000), '--out', `${home}/tty-export.tar`].map(quote).join(' ');
+    // A pseudo-terminal starts at 0x0 columns: give it a real terminal's width.
+    const child = spawn('script', ['-qec', `stty cols 100 rows 30 && ${command}`, '/dev/null'], { cwd: PROJECT_ROOT, env: { ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (screen += text));
+    child.stdin.end();
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(code, screen).toBe(0);
+    const size = (await stat(join(home, 'tty-export.tar'))).size;
+    // The bar: "exporting [####....]  57% 164 kB of 288 kB  ...", the total from Content-Length.
+    expect(screen).toMatch(/exporting \[#*\.*\]\s+\d+% \S+ \S+ of \S+ \S+/);
+    expect(screen).toContain(`written to ${home}/tty-export.tar`);
+    expect(size).toBeGreaterThan(0);
+  });
+
   it('status says healthy or degraded in words, with the matching exit code', async () => {
     const ran = await cli('status');
     const health = (await scout.api<{ status: string }>('/healthz')).body.status;

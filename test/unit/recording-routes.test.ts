@@ -268,6 +268,8 @@ describe('GET /api/export', () => {
     expect(response.headers['content-type']).toBe('application/x-tar');
     const folder = 'scout-export-20261201T000000Z-20261202T000000Z';
     expect(response.headers['content-disposition']).toBe(`attachment; filename="${folder}.tar"`);
+    // Planned before the first byte: the length is exact, so clients can show progress.
+    expect(Number(response.headers['content-length'])).toBe(response.rawPayload.length);
     const out = join(extract(response.rawPayload), folder);
 
     for (const id of [a, b]) expect(readFileSync(join(out, `${id}.wav`)).equals(readFileSync(join(recordingsDir, `${id}.wav`)))).toBe(true);
