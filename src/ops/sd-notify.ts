@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import type { DgramSocket } from 'node-unix-socket';
 import type { Logger } from '../log.js';
 
-type DgramSocketClass = new () => DgramSocket;
+export type DgramSocketClass = new () => DgramSocket;
 let dgramSocketClass: Promise<DgramSocketClass> | null = null;
 
 /**
@@ -15,10 +16,22 @@ function loadDgramSocket(): Promise<DgramSocketClass> {
   return dgramSocketClass;
 }
 
+/** How a message reaches the socket: the addon from our own pid, or systemd's CLI from a child. */
+export type NotifyTransport = 'addon' | 'systemd-notify';
+
+/** Longer than systemd-notify's own barrier wait would ever need; far below the ping interval. */
+const CLI_TIMEOUT_MS = 5000;
+
 /**
  * The sd_notify protocol (systemd's `NOTIFY_SOCKET`) over a unix datagram socket.
  *
  * Node has no unix datagram sockets, so this uses node-unix-socket's `DgramSocket.sendTo`.
+ * Where that addon cannot load (no prebuilt binary for the platform: this machine's registry has
+ * none for linux-arm64), it falls back to `systemd-notify KEY=value`, which ships with systemd on
+ * every box that has a NOTIFY_SOCKET. That sends from a child process, so the unit then needs
+ * `NotifyAccess=all` (install-pi.sh writes that drop-in only when the addon fails to load);
+ * systemd-notify waits on a barrier until systemd has read the message, so the child exiting
+ * straight after cannot make systemd drop it. Messages go out one at a time, in order.
  * Without `NOTIFY_SOCKET` (tests, the simulator, a laptop) it does nothing at all: no socket,
  * no log line. A failed send is logged and swallowed: telling systemd about our state must
  * never be the thing that crashes the appliance.
@@ -36,6 +49,12 @@ export interface SdNotifyOptions {
   readonly logger: Logger;
   /** Our own pid, compared with WATCHDOG_PID. Default `process.pid`. */
   readonly pid?: number;
+  /** Default: `SCOUT_SD_NOTIFY` from `env` when it names one, else the addon. */
+  readonly transport?: NotifyTransport;
+  /** The CLI used by the `systemd-notify` transport. Default `systemd-notify` (from PATH). */
+  readonly cliPath?: string;
+  /** Loads the addon; default `import('node-unix-socket')`. Tests make it fail as a missing binary does. */
+  readonly loadAddon?: () => Promise<DgramSocketClass>;
 }
 
 export interface Notifier {
@@ -50,9 +69,20 @@ export class SdNotify implements Notifier {
   private closed = false;
   private warnedUnsupported = false;
   private warnedUnavailable = false;
+  private warnedCliMissing = false;
   private lastFailureLoggedAtMs = 0;
+  private transport: NotifyTransport;
+  private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: SdNotifyOptions) {}
+  constructor(private readonly options: SdNotifyOptions) {
+    const fromEnv = options.env.SCOUT_SD_NOTIFY;
+    this.transport = options.transport ?? (fromEnv === 'systemd-notify' ? 'systemd-notify' : 'addon');
+  }
+
+  /** The transport in use now (the addon, until it fails to load). */
+  get transportInUse(): NotifyTransport {
+    return this.transport;
+  }
 
   /** True when systemd gave us a socket we can reach. */
   get enabled(): boolean {
@@ -103,15 +133,47 @@ export class SdNotify implements Notifier {
       }
       return Promise.resolve();
     }
-    return loadDgramSocket().then(
-      (Socket) => this.send(Socket, path, message),
-      (error: unknown) => {
+    const next = this.queue.then(() => this.deliver(path, message));
+    this.queue = next;
+    return next;
+  }
+
+  private async deliver(path: string, message: string): Promise<void> {
+    if (this.transport === 'addon') {
+      try {
+        await this.send(await (this.options.loadAddon ?? loadDgramSocket)(), path, message);
+        return;
+      } catch (error) {
+        this.transport = 'systemd-notify';
         if (!this.warnedUnavailable) {
           this.warnedUnavailable = true;
-          this.options.logger.error({ err: error }, 'node-unix-socket cannot be loaded on this platform; not notifying systemd');
+          this.options.logger.warn(
+            { err: error },
+            'node-unix-socket cannot be loaded on this platform; notifying systemd through systemd-notify (the unit needs NotifyAccess=all)',
+          );
         }
-      },
-    );
+      }
+    }
+    await this.sendWithCli(path, message);
+  }
+
+  private sendWithCli(path: string, message: string): Promise<void> {
+    return new Promise((resolve) => {
+      const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: path };
+      if (this.options.env.PATH !== undefined) env.PATH = this.options.env.PATH;
+      execFile(this.options.cliPath ?? 'systemd-notify', [message], { env, timeout: CLI_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          if (!this.warnedCliMissing) {
+            this.warnedCliMissing = true;
+            this.options.logger.error({ err: error }, 'cannot notify systemd: node-unix-socket does not load and systemd-notify is not installed');
+          }
+        } else {
+          this.logFailure(new Error(`systemd-notify: ${stderr.trim() || error.message}`), message);
+        }
+        resolve();
+      });
+    });
   }
 
   private send(Socket: DgramSocketClass, path: string, message: string): Promise<void> {

@@ -295,4 +295,22 @@ RestartSec=200ms
       await rm(copyDir, { recursive: true, force: true });
     }
   });
+  it('notifies systemd through systemd-notify where the addon is missing (the drop-in install-pi.sh writes then)', async () => {
+    // The x86 addon loads here, so SCOUT_SD_NOTIFY forces the transport an arm64 box falls back to.
+    await ns.writeFileInside('/etc/systemd/system/scout.service.d/60-notify-cli.conf', await readFile(join(projectDir, 'systemd/notify-cli.conf'), 'utf8'));
+    await ns.writeFileInside('/etc/systemd/system/scout.service.d/61-force-cli.conf', '[Service]\nEnvironment=SCOUT_SD_NOTIFY=systemd-notify\n');
+    await ns.systemctl(['daemon-reload']);
+    await ns.systemctl(['start', '--no-block', unit]);
+    const state = await ns.waitFor(unit, ['ActiveState', 'NotifyAccess'], (s) => s.ActiveState !== 'activating' && s.ActiveState !== 'inactive', 60_000);
+    expect(state, await ns.journal(unit)).toMatchObject({ ActiveState: 'active', NotifyAccess: 'all' });
+    const withStatus = await ns.waitFor(unit, ['StatusText'], (s) => (s.StatusText ?? '') !== '', 10_000);
+    expect(withStatus.StatusText).not.toBe('');
+    const pid = await ns.hostMainPid(unit);
+    const restarts = (await ns.show(unit, ['NRestarts'])).NRestarts;
+    // Three watchdog periods: without the pings arriving, systemd would have killed it by now.
+    await new Promise((r) => setTimeout(r, 3 * watchdogSec * 1000));
+    expect(await ns.show(unit, ['ActiveState', 'NRestarts'])).toMatchObject({ ActiveState: 'active', NRestarts: restarts });
+    expect(await ns.hostMainPid(unit)).toBe(pid);
+    expect(await ns.journal(unit)).not.toMatch(/cannot notify systemd|sd_notify send failed/);
+  }, 90_000);
 });

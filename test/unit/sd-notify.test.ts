@@ -102,6 +102,43 @@ await notify.status('done');
     expect(received).toEqual(['READY=1', 'STATUS=done']);
   }, 15_000);
 
+  // systemd-notify (systemd 247+) follows each message with BARRIER=1 and waits for it to be read.
+  const withoutBarriers = (messages: string[]): string[] => messages.filter((m) => m !== 'BARRIER=1');
+
+  it('sends through systemd-notify, in order, when told to (SCOUT_SD_NOTIFY=systemd-notify)', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath, PATH: process.env.PATH, SCOUT_SD_NOTIFY: 'systemd-notify' }, logger });
+    expect(notify.transportInUse).toBe('systemd-notify');
+    await Promise.all([notify.ready(), notify.status('recording 00:12'), notify.watchdog(), notify.stopping()]);
+    await settle();
+    expect(withoutBarriers(received)).toEqual(['READY=1', 'STATUS=recording 00:12', 'WATCHDOG=1', 'STOPPING=1']);
+    expect(lines.filter((l) => Number(l.level) >= 40)).toEqual([]);
+  }, 20_000);
+
+  it('falls back to systemd-notify when the addon cannot load (no binary for the platform), saying so once', async () => {
+    const { logger, lines } = captureLogger();
+    const missing = (): Promise<never> => Promise.reject(new Error("Cannot find module 'node-unix-socket-linux-arm64-gnu'"));
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath, PATH: process.env.PATH }, logger, loadAddon: missing });
+    expect(notify.transportInUse).toBe('addon');
+    await notify.ready();
+    await notify.watchdog();
+    await settle();
+    expect(withoutBarriers(received)).toEqual(['READY=1', 'WATCHDOG=1']);
+    expect(notify.transportInUse).toBe('systemd-notify');
+    const warnings = lines.filter((l) => l.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toMatch(/systemd-notify/);
+  }, 20_000);
+
+  it('logs one error and never throws when neither the addon nor systemd-notify is there', async () => {
+    const { logger, lines } = captureLogger();
+    const notify = new SdNotify({ env: { NOTIFY_SOCKET: socketPath }, logger, transport: 'systemd-notify', cliPath: join(dir, 'no-such-systemd-notify') });
+    await expect(notify.ready()).resolves.toBeUndefined();
+    await expect(notify.watchdog()).resolves.toBeUndefined();
+    expect(received).toEqual([]);
+    expect(lines.filter((l) => l.level === 50)).toHaveLength(1);
+  });
+
   it('pings at half of WATCHDOG_USEC, only for the pid named in WATCHDOG_PID', () => {
     const logger = captureLogger().logger;
     const at = (env: Record<string, string>): number | null => new SdNotify({ env, logger, pid: 42 }).watchdogIntervalMs();
