@@ -63,6 +63,8 @@ export interface PipelineOptions {
 
 export class TranscriptionPipeline {
   private reviewTimer: NodeJS.Timeout | null = null;
+  /** The resource sample the policy last saw (`sampledAtMs`). */
+  private lastReviewedSampleAtMs: number | null = null;
   private applying: Promise<void> = Promise.resolve();
   private model: ModelInfo;
   private readonly degradationListeners: ((decision: DegradeDecision) => void)[] = [];
@@ -234,8 +236,14 @@ export class TranscriptionPipeline {
    */
   private reviewDegradation(): void {
     const { policy, logger, faults, transcriber } = this.options;
+    // Each sample counts once: the review timer and the sampler share a period but not a phase,
+    // so a late sample would otherwise be reviewed twice, counting double toward the spike filter
+    // and the dwell. No sample yet: nothing to judge.
+    const snapshot = this.options.resources();
+    if (snapshot.sampledAtMs === null || snapshot.sampledAtMs === this.lastReviewedSampleAtMs) return;
+    this.lastReviewedSampleAtMs = snapshot.sampledAtMs;
     // `degradationLevel`, never `level`, in these log lines: it would overwrite pino's own `level`.
-    const change = policy.update(this.options.resources(), Date.now());
+    const change = policy.update(snapshot, Date.now());
     if (change.kind === 'none') return;
     const after = change.decision;
     if (change.kind === 'transition') {

@@ -17,7 +17,7 @@ describe('the pipeline applies degradation decisions', () => {
     // One sample enters a level and no dwell, so a real-time review every 20 ms walks the script.
     const settings: DegradeSettings = { ...loadConfig({ path: null, env: {} }).config.degradation, spikeSamples: 1, dwellMs: 0 };
     const policy = new DegradePolicy(settings, { threads: 3, beamSize: 2, alsaPeriodMs: 50, alsaBufferMs: 500 }, Date.now());
-    const script: ResourceSnapshot[] = [idle, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79, memPressureSomeAvg10: 30 }];
+    const script: ResourceSnapshot[] = [idle, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79, memPressureSomeAvg10: 30 }].map((snapshot, index) => ({ ...snapshot, sampledAtMs: index + 1 }));
     let sample = 0;
     const reconfigured: number[] = [];
     const engine = {
@@ -75,5 +75,49 @@ describe('the pipeline applies degradation decisions', () => {
     const debug = lines.filter((line) => line.msg === 'transcription degradation reasons changed');
     expect(debug).toHaveLength(1);
     expect(debug[0]?.level).toBe(20);
+  });
+
+  it('each resource sample counts once: a sample reviewed again (the sampler late) does not count toward the spike filter', async () => {
+    // Three samples in a row enter a level; the review runs every 10 ms, far more often than samples come.
+    const settings: DegradeSettings = { ...loadConfig({ path: null, env: {} }).config.degradation, spikeSamples: 3, dwellMs: 0 };
+    const policy = new DegradePolicy(settings, { threads: 3, beamSize: 2, alsaPeriodMs: 50, alsaBufferMs: 500 }, Date.now());
+    let current: ResourceSnapshot = { ...idle, socTempC: 79, sampledAtMs: 1 };
+    const engine = {
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      status: () => ({ threads: 3, restarts: 0, state: 'ready' }),
+      loadModel: () => Promise.resolve(),
+      reconfigure: () => Promise.resolve(),
+    };
+    const transcriber = { start: () => Promise.resolve(), stop: () => Promise.resolve(), wake: () => undefined, status: () => ({ breaker: 'closed', queueSize: 0 }) };
+    const pipeline = new TranscriptionPipeline({
+      engine,
+      transcriber,
+      policy,
+      catalog: { check: () => Promise.resolve({ path: '/nope', check: { ok: false, reason: 'not installed' } }) },
+      model: { tier: 'normal', path: '/models/normal.bin', placeholder: false },
+      normalModelSha256: null,
+      serverBuilt: true,
+      adaptive: true,
+      reviewPeriodMs: 10,
+      resources: () => current,
+      faults: new FaultBoard(silentLogger()),
+      logger: silentLogger(),
+    } as unknown as PipelineOptions);
+    await pipeline.start();
+    try {
+      // One hot sample, reviewed ~20 times: still one sample.
+      await sleep(200);
+      expect(policy.decision.level).toBe(0);
+      current = { ...current, sampledAtMs: 2 };
+      await sleep(100);
+      expect(policy.decision.level).toBe(0);
+      // The third distinct hot sample in a row enters the level.
+      current = { ...current, sampledAtMs: 3 };
+      await sleep(100);
+      expect(policy.decision).toMatchObject({ level: 2, name: 'constrained' });
+    } finally {
+      await pipeline.stop();
+    }
   });
 });
