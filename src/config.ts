@@ -112,10 +112,6 @@ const HttpSchema = Type.Object(
 
 const OpsSchema = Type.Object(
   {
-    diskDegradedFreeMb: Type.Integer({ minimum: 0, default: 500 }),
-    diskUnhealthyFreeMb: Type.Integer({ minimum: 0, default: 100 }),
-    diskDegradedFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 10 }),
-    diskUnhealthyFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 3 }),
     healthCacheMs: Type.Integer({ minimum: 0, default: 2000 }),
     audioFreshMs: Type.Integer({ minimum: 500, default: 5000, description: 'frames older than this make audio unhealthy and stop the watchdog' }),
     maxEventLoopLagMs: Type.Integer({ minimum: 10, default: 2000 }),
@@ -473,9 +469,6 @@ function crossCheck(config: Static<typeof ConfigSchema>, problems: string[]): vo
       problems.push('transcription.remote.url: only scheme, host, port and path (no credentials, query or fragment)');
     }
     if (remote.model === null) problems.push('transcription.remote.model: required with transcription.remote.url (the name recorded per window)');
-  }
-  if (config.ops.diskUnhealthyFreeMb > config.ops.diskDegradedFreeMb) {
-    problems.push('ops.diskUnhealthyFreeMb: must not exceed ops.diskDegradedFreeMb');
   }
   const degradation = config.degradation;
   if (!(degradation.tempLightC < degradation.tempConstrainedC && degradation.tempConstrainedC < degradation.tempDeferC && degradation.tempDeferC <= degradation.tempCriticalC)) {

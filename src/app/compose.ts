@@ -179,12 +179,9 @@ export async function composeScout({ config, logger, env, metrics }: ComposeOpti
     cacheMs: config.ops.healthCacheMs,
     audioFreshMs: config.ops.audioFreshMs,
     recordingsDir,
-    disk: {
-      degradedBelowMb: config.ops.diskDegradedFreeMb,
-      unhealthyBelowMb: config.ops.diskUnhealthyFreeMb,
-      degradedBelowPercent: config.ops.diskDegradedFreePercent,
-      unhealthyBelowPercent: config.ops.diskUnhealthyFreePercent,
-    },
+    // The thresholds that act: below the policy's, transcription waits (degraded); below the
+    // recorder's, new takes are refused (unhealthy).
+    disk: { deferBelowMb: config.degradation.diskFreeMinMbDefer, refuseBelowMb: config.recorder.minFreeMb },
     // The policy's own thresholds: health says hot where transcription starts to degrade for heat.
     temperature: { degradedAtC: config.degradation.tempLightC, unhealthyAtC: config.degradation.tempDeferC },
     source,

@@ -14,7 +14,7 @@ export interface HealthWiring {
   readonly cacheMs: number;
   readonly audioFreshMs: number;
   readonly recordingsDir: string;
-  readonly disk: { readonly degradedBelowMb: number; readonly unhealthyBelowMb: number; readonly degradedBelowPercent: number; readonly unhealthyBelowPercent: number };
+  readonly disk: { readonly deferBelowMb: number; readonly refuseBelowMb: number };
   readonly temperature: { readonly degradedAtC: number; readonly unhealthyAtC: number };
   readonly source: AudioSource;
   readonly db: Database;

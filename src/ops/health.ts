@@ -113,10 +113,10 @@ export class HealthRegistry {
 export interface DiskSpaceCheckOptions {
   /** A directory on the filesystem that holds recordings and the database. */
   readonly path: string;
-  readonly degradedBelowMb: number;
-  readonly unhealthyBelowMb: number;
-  readonly degradedBelowPercent: number;
-  readonly unhealthyBelowPercent: number;
+  /** Below this, transcription waits (the degradation policy's `diskFreeMinMbDefer`): degraded. */
+  readonly deferBelowMb: number;
+  /** Below this, new takes are refused (`recorder.minFreeMb`): unhealthy. */
+  readonly refuseBelowMb: number;
 }
 
 /** Free space of the data filesystem (space available to unprivileged users, as the service is). */
@@ -128,11 +128,11 @@ export function diskSpaceCheck(options: DiskSpaceCheckOptions): HealthCheck {
     const freePercent = totalMb > 0 ? (100 * freeMb) / totalMb : 0;
     const details = { freeMb: Math.round(freeMb), totalMb: Math.round(totalMb), freePercent: Math.round(freePercent * 10) / 10 };
     const text = `${details.freeMb} MB free (${details.freePercent}%)`;
-    if (freeMb < options.unhealthyBelowMb || freePercent < options.unhealthyBelowPercent) {
-      return { status: 'unhealthy', message: `disk nearly full: ${text}`, details };
+    if (freeMb < options.refuseBelowMb) {
+      return { status: 'unhealthy', message: `disk nearly full: ${text}; new recordings are refused below ${options.refuseBelowMb} MB`, details };
     }
-    if (freeMb < options.degradedBelowMb || freePercent < options.degradedBelowPercent) {
-      return { status: 'degraded', message: `disk space low: ${text}`, details };
+    if (freeMb < options.deferBelowMb) {
+      return { status: 'degraded', message: `disk space low: ${text}; transcription waits below ${options.deferBelowMb} MB`, details };
     }
     return { status: 'healthy', message: text, details };
   };

@@ -17,7 +17,9 @@ const skip = missingCapability('a tmpfs mount (root)', mountProblem);
 
 const config = {
   recorder: { minFreeMb: 1, stopReserveMb: 0, reserveAheadMb: 0 },
-  ops: { diskDegradedFreeMb: 2, diskUnhealthyFreeMb: 1, diskDegradedFreePercent: 0, diskUnhealthyFreePercent: 0, storageCheckMs: 200, healthCacheMs: 0 },
+  ops: { storageCheckMs: 200, healthCacheMs: 0 },
+  // Health says degraded (transcription waits) below 2 MB, unhealthy (takes refused) below minFreeMb.
+  degradation: { diskFreeMinMbDefer: 2 },
   transcription: { enabled: false },
 };
 

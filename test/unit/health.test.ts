@@ -108,17 +108,19 @@ describe('ready-made checks', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('disk space: reads the real filesystem and applies MB and percent thresholds', async () => {
-    const healthy = await diskSpaceCheck({ path: dir, degradedBelowMb: 1, unhealthyBelowMb: 0, degradedBelowPercent: 0, unhealthyBelowPercent: 0 })(signal);
+  it('disk space: reads the real filesystem; degraded where transcription waits, unhealthy where takes are refused', async () => {
+    const healthy = await diskSpaceCheck({ path: dir, deferBelowMb: 1, refuseBelowMb: 0 })(signal);
     expect(healthy.status).toBe('healthy');
     const freeMb = Number((healthy.details as { freeMb: number }).freeMb);
     expect(freeMb).toBeGreaterThan(0);
     expect(healthy.message).toMatch(/^\d+ MB free \([\d.]+%\)$/);
-    const degraded = await diskSpaceCheck({ path: dir, degradedBelowMb: freeMb * 10, unhealthyBelowMb: 0, degradedBelowPercent: 0, unhealthyBelowPercent: 0 })(signal);
+    const degraded = await diskSpaceCheck({ path: dir, deferBelowMb: freeMb * 10, refuseBelowMb: 0 })(signal);
     expect(degraded.status).toBe('degraded');
-    const unhealthy = await diskSpaceCheck({ path: dir, degradedBelowMb: 0, unhealthyBelowMb: 0, degradedBelowPercent: 0, unhealthyBelowPercent: 101 })(signal);
+    expect(degraded.message).toMatch(new RegExp(`^disk space low: \\d+ MB free .*; transcription waits below ${freeMb * 10} MB$`));
+    const unhealthy = await diskSpaceCheck({ path: dir, deferBelowMb: freeMb * 10, refuseBelowMb: freeMb * 2 })(signal);
     expect(unhealthy.status).toBe('unhealthy');
-    await expect(diskSpaceCheck({ path: join(dir, 'nope'), degradedBelowMb: 0, unhealthyBelowMb: 0, degradedBelowPercent: 0, unhealthyBelowPercent: 0 })(signal)).rejects.toThrow();
+    expect(unhealthy.message).toMatch(/new recordings are refused below/);
+    await expect(diskSpaceCheck({ path: join(dir, 'nope'), deferBelowMb: 0, refuseBelowMb: 0 })(signal)).rejects.toThrow();
   });
 
   it('database: healthy when the probe succeeds; the registry makes a failing probe unhealthy', async () => {

@@ -7,7 +7,7 @@ import { startRealService, type RealService, type RunContext } from '../harness.
 export const TMPFS_CONFIG = {
   // No reservation and no reserve stop: the next write after the fill meets ENOSPC itself.
   recorder: { minFreeMb: 1, stopReserveMb: 0, reserveAheadMb: 0 },
-  ops: { diskDegradedFreeMb: 2, diskUnhealthyFreeMb: 1, diskDegradedFreePercent: 0, diskUnhealthyFreePercent: 0 },
+  degradation: { diskFreeMinMbDefer: 2 },
 };
 
 export interface TmpfsService {
