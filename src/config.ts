@@ -124,7 +124,7 @@ const OpsSchema = Type.Object(
     hostRoot: Type.String({
       minLength: 1,
       default: '/',
-      description: 'every /proc and /sys read (and the vcgencmd stand-in, <hostRoot>/usr/bin/vcgencmd) happens under it: a scripted tree for tests (SCOUT_HOST_ROOT wins)',
+      description: 'every /proc and /sys read (resources, the input device list, the LED and GPIO sysfs trees) and the vcgencmd stand-in (<hostRoot>/usr/bin/vcgencmd) happen under it: a scripted tree for tests (SCOUT_HOST_ROOT wins)',
     }),
   },
   { additionalProperties: false, default: {} },

@@ -24,6 +24,10 @@ export type CaptureSettingsSource = (() => { readonly periodMs: number; readonly
 export async function createHardware(config: Config, audioLog: Logger, gpioLog: Logger, captureSettings: CaptureSettingsSource = null): Promise<Hardware> {
   const source = await createAudioSource(config, audioLog, captureSettings);
   const { gpio } = config;
+  // Every /proc and /sys path under the host root (ops.hostRoot, SCOUT_HOST_ROOT), like the
+  // resource monitor's: a person or a test can point the whole service at a scripted tree.
+  // (onoff itself still opens /sys/class/gpio/gpioN: its path is not ours to move.)
+  const underHost = (path: string): string => join(config.ops.hostRoot, path);
   switch (gpio.backend) {
     case 'fake': {
       return {
@@ -35,23 +39,23 @@ export async function createHardware(config: Config, audioLog: Logger, gpioLog: 
     case 'kernel': {
       const device =
         gpio.buttonDevicePath ??
-        (() => findInputDevice({ procDevicesPath: '/proc/bus/input/devices', devDir: '/dev/input', match: { physPrefix: 'gpio-keys/', keyCode: gpio.buttonKeyCode } }));
+        (() => findInputDevice({ procDevicesPath: underHost('proc/bus/input/devices'), devDir: '/dev/input', match: { physPrefix: 'gpio-keys/', keyCode: gpio.buttonKeyCode } }));
       return {
         source,
         button: new KernelButton({ device, keyCode: gpio.buttonKeyCode, logger: gpioLog }),
         leds: {
-          status: new KernelLed({ name: 'status', label: gpio.statusLed, logger: gpioLog }),
-          record: new KernelLed({ name: 'record', label: gpio.recordLed, logger: gpioLog }),
+          status: new KernelLed({ name: 'status', label: gpio.statusLed, sysfsRoot: underHost('sys/class/leds'), logger: gpioLog }),
+          record: new KernelLed({ name: 'record', label: gpio.recordLed, sysfsRoot: underHost('sys/class/leds'), logger: gpioLog }),
         },
       };
     }
     case 'onoff':
       return {
         source,
-        button: new OnoffButton({ bcmPin: gpio.onoffButtonPin, logger: gpioLog }),
+        button: new OnoffButton({ bcmPin: gpio.onoffButtonPin, sysfsGpioRoot: underHost('sys/class/gpio'), logger: gpioLog }),
         leds: {
-          status: new OnoffLed({ name: 'status', bcmPin: gpio.onoffStatusLedPin, logger: gpioLog }),
-          record: new OnoffLed({ name: 'record', bcmPin: gpio.onoffRecordLedPin, logger: gpioLog }),
+          status: new OnoffLed({ name: 'status', bcmPin: gpio.onoffStatusLedPin, sysfsGpioRoot: underHost('sys/class/gpio'), logger: gpioLog }),
+          record: new OnoffLed({ name: 'record', bcmPin: gpio.onoffRecordLedPin, sysfsGpioRoot: underHost('sys/class/gpio'), logger: gpioLog }),
         },
       };
   }
