@@ -129,7 +129,7 @@ class SinkLoop {
     stopping?.addEventListener('abort', onStop, { once: true });
     const timer = setTimeout(() => controller.abort(new Error(`no answer within ${options.deliveryTimeoutMs} ms`)), options.deliveryTimeoutMs);
     try {
-      await sink.deliver(entry, controller.signal);
+      await untilAborted(sink.deliver(entry, controller.signal), controller.signal);
       // A delivery that succeeds while stopping still counts: the receiver has it.
       this.counters.delivered += 1;
       this.counters.lastDeliveredAtMs = this.now();
@@ -198,4 +198,31 @@ export class OutboxDispatcher {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The delivery, or a rejection as soon as the signal aborts (the delivery timeout, stop). A sink
+ * that ignores its signal (a filesystem call on a hung network folder cannot be cancelled) must
+ * still not hold its loop: the attempt counts as failed and is retried; what the sink left
+ * running settles on its own, and its result is dropped.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }

@@ -20,6 +20,13 @@ export interface MarkdownSinkOptions {
 export class MarkdownSink implements Sink {
   readonly name = 'markdown';
   readonly events: ReadonlySet<IntegrationEvent> = new Set(['transcript']);
+  /**
+   * The write still under way, if any. A hung folder (a stalled network mount) never answers and
+   * cannot be cancelled: each call holds one of libuv's four threads, which the WAV writer needs
+   * too. So a write is never started while the last one hangs; the delivery fails at once and the
+   * dispatcher retries it later. At most one thread is ever held here.
+   */
+  private pending: Promise<void> | null = null;
 
   constructor(private readonly options: MarkdownSinkOptions) {}
 
@@ -46,6 +53,17 @@ export class MarkdownSink implements Sink {
   async deliver(entry: OutboxEntry): Promise<void> {
     const payload = entry.payload as TranscriptPayload;
     if (payload?.event !== 'transcript') return; // nothing else is stored for this sink
+    if (this.pending !== null) throw new Error(`the notes folder ${this.options.dir} does not answer: the last write has not finished`);
+    const write = this.write(entry, payload);
+    this.pending = write;
+    try {
+      await write;
+    } finally {
+      this.pending = null;
+    }
+  }
+
+  private async write(entry: OutboxEntry, payload: TranscriptPayload): Promise<void> {
     const dir = this.options.dir;
     await mkdir(dir, { recursive: true });
     const target = join(dir, noteFileName(payload.recording.id));

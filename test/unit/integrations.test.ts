@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, validateConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { OutboxDispatcher } from '../../src/integrations/dispatcher.js';
+import { MarkdownSink } from '../../src/integrations/markdown-sink.js';
 import { discoveryMessages, topicsOf, transcriptMessages, truncateState } from '../../src/integrations/ha-discovery.js';
 import { noteFileName, renderNote } from '../../src/integrations/markdown-note.js';
 import { deliveryId, type TranscriptPayload } from '../../src/integrations/payloads.js';
@@ -235,5 +236,48 @@ describe('outbox and dispatcher (SQLite on disk)', () => {
     const attempts = realOutbox.head('scripted')?.attempts ?? 0;
     expect(attempts).toBe(dispatcher.counters('scripted')?.failed);
     expect(realOutbox.pendingCount('scripted')).toBe(1);
+  });
+
+  it('a sink that ignores its signal (a hung folder) does not hold its loop: timed out, retried, and stop() returns', async () => {
+    const never = new Promise<void>(() => undefined);
+    let calls = 0;
+    const deaf: Sink = {
+      name: 'deaf',
+      events: new Set(['transcript']),
+      ready: () => true,
+      onReady: () => undefined,
+      connected: () => null,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      deliver: () => {
+        calls += 1;
+        return never;
+      },
+    };
+    const realOutbox = new OutboxRepo(db);
+    const dispatcher = new OutboxDispatcher({ outbox: realOutbox, sinks: [deaf], retry: { initialMs: 10, maxMs: 10, jitter: 0 }, deliveryTimeoutMs: 50, keepDelivered: 10, logger: silentLogger() });
+    realOutbox.enqueue([{ id: 'stuck', sink: 'deaf', kind: 'transcript', payload: {} }]);
+    dispatcher.start();
+    await until(() => calls >= 3);
+    expect(dispatcher.counters('deaf')).toMatchObject({ lastError: 'no answer within 50 ms' });
+    await dispatcher.stop();
+    expect(realOutbox.pendingCount('deaf')).toBe(1);
+  });
+
+  it('the notes folder: while one write hangs, the next delivery fails at once instead of taking another thread', async () => {
+    const sink = new MarkdownSink({ dir: join(dir, 'notes') });
+    const payload = { event: 'transcript', recording: { id: 'rec-1' } } as unknown as TranscriptPayload;
+    const entry = (id: string): OutboxEntry => ({ id, sink: 'markdown', kind: 'transcript', payload, attempts: 0 }) as unknown as OutboxEntry;
+    // Stand in for a write that never returns (a stalled network mount).
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    (sink as unknown as { write: () => Promise<void> }).write = () => hung;
+    const first = sink.deliver(entry('a'));
+    await expect(sink.deliver(entry('b'))).rejects.toThrow(/does not answer: the last write has not finished/);
+    release();
+    await first;
+    // Once it has settled, writes go ahead again.
+    (sink as unknown as { write: () => Promise<void> }).write = () => Promise.resolve();
+    await expect(sink.deliver(entry('c'))).resolves.toBeUndefined();
   });
 });
