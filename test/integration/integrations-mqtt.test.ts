@@ -76,17 +76,17 @@ describe.skipIf(skip)('MQTT with Home Assistant discovery (real mosquitto)', () 
     watcher.on('error', () => undefined);
     await new Promise<void>((resolve) => watcher.once('connect', () => resolve()));
     await watcher.subscribeAsync(['homeassistant/#', `${BASE}/#`], { qos: 1 });
-    scout = await startScout({
-      config: {
-        integrations: {
-          mqtt: { url: broker.url, deviceId: DEVICE, reconnectMaxMs: 1500 },
-          retryInitialMs: 200,
-          retryMaxMs: 1000,
-          deliveryTimeoutMs: 1500,
-        },
-      },
-    });
+    scout = await startScout({ config: serviceConfig() });
   }, 90_000);
+
+  const serviceConfig = (): Record<string, unknown> => ({
+    integrations: {
+      mqtt: { url: broker.url, deviceId: DEVICE, reconnectMaxMs: 1500 },
+      retryInitialMs: 200,
+      retryMaxMs: 1000,
+      deliveryTimeoutMs: 1500,
+    },
+  });
 
   afterAll(async () => {
     await scout?.stop();
@@ -207,6 +207,28 @@ describe.skipIf(skip)('MQTT with Home Assistant discovery (real mosquitto)', () 
     expect(new Set(copies.map((copy) => copy.delivery_id)).size).toBe(1);
     await waitFor(async () => (await integrations()).queueLength === 0, 20_000);
   }, 90_000);
+
+  it('a crash says offline through the last will; the restarted service says online again', async () => {
+    const availability = (): Seen[] => messages(`${BASE}/availability`);
+    const seenBefore = availability().length;
+    // No goodbye: the broker publishes the will when the connection drops.
+    scout.child.kill('SIGKILL');
+    await waitFor(async () => Promise.resolve(availability().length > seenBefore && availability().at(-1)?.text === 'offline'), 10_000);
+    // Retained, as 'online' was: Home Assistant starting later must not read a stale 'online'.
+    const late = mqtt.connect(broker.url, { clientId: 'late-after-crash', reconnectPeriod: 0 });
+    const retained: string[] = [];
+    late.on('message', (_topic, payload, packet) => {
+      if (packet.retain) retained.push(payload.toString('utf8'));
+    });
+    await new Promise<void>((resolve) => late.once('connect', () => resolve()));
+    await late.subscribeAsync(`${BASE}/availability`);
+    await waitFor(async () => Promise.resolve(retained.length > 0), 5000);
+    await late.endAsync();
+    expect(retained).toEqual(['offline']);
+    const dataDir = scout.dataDir;
+    scout = await startScout({ dataDir, config: serviceConfig() });
+    await waitFor(async () => Promise.resolve(availability().at(-1)?.text === 'online'), 20_000);
+  }, 60_000);
 
   it('says offline when the service stops', async () => {
     await scout.stop();
