@@ -18,7 +18,7 @@ import type { Store } from './store.js';
  */
 
 /** The repositories a delete touches (callers may hold a narrower view of the Store). */
-type DeletionStore = Pick<Store, 'recordings' | 'transcripts' | 'jobs' | 'deletions' | 'transaction'>;
+type DeletionStore = Pick<Store, 'recordings' | 'transcripts' | 'jobs' | 'deletions' | 'outbox' | 'transaction'>;
 
 export type DeleteRowsResult =
   | { readonly kind: 'deleted'; readonly recording: Recording; readonly pending: PendingDeletion }
@@ -31,8 +31,9 @@ export type DeleteResult =
   | Exclude<DeleteRowsResult, { kind: 'deleted' }>;
 
 /**
- * The database half of a delete, in one transaction: jobs, transcript (and, by trigger, the
- * search document), the recording, and the journal entry for its file. Either all of it lands or
+ * The database half of a delete, in one transaction: jobs, transcript and its history (and, by
+ * trigger, the search document), the integrations' deliveries of it (pending or logged: private
+ * speech must not outlive the delete there), the recording, and the journal entry for its file. Either all of it lands or
  * none. Exported on its own so a test can "crash" between it and the unlink.
  */
 export function deleteRecordingRows(store: DeletionStore, id: string, nowMs: () => number = Date.now): DeleteRowsResult {
@@ -45,6 +46,7 @@ export function deleteRecordingRows(store: DeletionStore, id: string, nowMs: () 
     // stays readable until it closes it.
     store.jobs.deleteForRecording(id);
     store.transcripts.delete(id);
+    store.outbox.deleteForRecording(id);
     const pending: PendingDeletion = { audioPath: recording.audioPath, recordingId: id, deletedAtMs: nowMs() };
     store.deletions.add(pending);
     store.recordings.delete(id);

@@ -68,6 +68,7 @@ export class OutboxRepo {
   private readonly pruneStmt: Statement<[string, string, number]>;
   private readonly newestStmt: Statement<[string, string]>;
   private readonly transcriptsSinceStmt: Statement<[number, number]>;
+  private readonly deleteForRecordingStmt: Statement<[string]>;
 
   constructor(
     private readonly db: Database,
@@ -89,6 +90,8 @@ export class OutboxRepo {
          SELECT seq FROM outbox WHERE sink = ? AND delivered_at_ms IS NOT NULL ORDER BY seq DESC LIMIT ?)`,
     );
     this.newestStmt = db.prepare('SELECT * FROM outbox WHERE sink = ? AND kind = ? ORDER BY seq DESC LIMIT 1');
+    // Every payload names its recording (src/integrations/payloads.ts).
+    this.deleteForRecordingStmt = db.prepare("DELETE FROM outbox WHERE json_extract(payload_json, '$.recording.id') = ?");
     this.transcriptsSinceStmt = db.prepare('SELECT recording_id FROM transcripts WHERE created_at_ms >= ? ORDER BY created_at_ms ASC, recording_id ASC LIMIT ?');
   }
 
@@ -116,6 +119,14 @@ export class OutboxRepo {
 
   markFailed(id: string, error: string, nextAttemptAtMs: number): void {
     this.failedStmt.run(error.slice(0, 500), nextAttemptAtMs, id);
+  }
+
+  /**
+   * A deleted recording leaves nothing here: its transcript must not stay in the delivery log,
+   * and what was still waiting is not sent. Returns how many rows went.
+   */
+  deleteForRecording(recordingId: string): number {
+    return this.deleteForRecordingStmt.run(recordingId).changes;
   }
 
   pendingCount(sink: string): number {

@@ -173,18 +173,24 @@ describe('DELETE /api/recordings/:id', () => {
       jobs: count('SELECT count(*) AS n FROM jobs WHERE recording_id = ?'),
       searchDocs: count('SELECT count(*) AS n FROM search_docs WHERE recording_id = ?'),
       deletions: count('SELECT count(*) AS n FROM deletions WHERE recording_id = ?'),
+      outbox: count("SELECT count(*) AS n FROM outbox WHERE json_extract(payload_json, '$.recording.id') = ?"),
     };
   }
 
-  it('removes the row, transcript, jobs, search entry and the file', async () => {
+  it('removes the row, transcript, jobs, search entry, the integrations\' copies of it and the file', async () => {
     const id = add(T0, 'delete me please');
     const keep = add(T0 + 1, 'delete me please');
     store.jobs.enqueue({ recordingId: id, seq: 0, startSample: 0, endSample: 1600, final: true });
-    expect(counts(id)).toEqual({ recordings: 1, transcripts: 1, jobs: 1, searchDocs: 1, deletions: 0 });
+    // One delivery already made (the page's log keeps its text), one still waiting; and the other recording's.
+    const delivery = (recordingId: string, sink: string) => ({ id: `${sink}-${recordingId}`, sink, kind: 'transcript', payload: { event: 'transcript', recording: { id: recordingId }, transcript: { text: 'delete me please' } } });
+    store.outbox.enqueue([delivery(id, 'webhook:0'), delivery(id, 'markdown'), delivery(keep, 'webhook:0')]);
+    store.outbox.markDelivered(`webhook:0-${id}`);
+    expect(counts(id)).toEqual({ recordings: 1, transcripts: 1, jobs: 1, searchDocs: 1, deletions: 0, outbox: 2 });
     const response = await app.inject({ method: 'DELETE', url: `/api/recordings/${id}` });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ deleted: true, id, audioRemoved: true });
-    expect(counts(id)).toEqual({ recordings: 0, transcripts: 0, jobs: 0, searchDocs: 0, deletions: 0 });
+    expect(counts(id)).toEqual({ recordings: 0, transcripts: 0, jobs: 0, searchDocs: 0, deletions: 0, outbox: 0 });
+    expect(counts(keep).outbox).toBe(1);
     expect(existsSync(join(recordingsDir, `${id}.wav`))).toBe(false);
     expect((await get<SearchPage>('/api/recordings?q=delete')).body.items.map((r) => r.id)).toEqual([keep]);
     expect(existsSync(join(recordingsDir, `${keep}.wav`))).toBe(true);
