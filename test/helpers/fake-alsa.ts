@@ -121,6 +121,22 @@ export async function makeSpeechWav(
   return out;
 }
 
+/**
+ * The service's `audio` config for the PulseAudio fake mic at 48 kHz stereo: a short stall
+ * timeout and quick restarts, so a test sees an unplug and a replug in seconds.
+ */
+export const PULSE_MIC_AUDIO_CONFIG = {
+  backend: 'alsa',
+  device: 'pulse',
+  sampleRateHz: 48_000,
+  channels: 2,
+  periodMs: 20,
+  bufferMs: 400,
+  stallTimeoutMs: 3000,
+  restartInitialMs: 200,
+  restartMaxMs: 1000,
+} as const;
+
 export interface PulseFakeMic {
   /** Environment for arecord / paplay: the daemon's XDG_RUNTIME_DIR and PULSE_SERVER. */
   readonly env: NodeJS.ProcessEnv;

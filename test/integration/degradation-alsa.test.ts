@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
+import { PULSE_MIC_AUDIO_CONFIG, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
 interface State {
@@ -79,7 +79,7 @@ describe('degradation: ALSA period and buffer at the next capture restart', () =
         degradation: { spikeSamples: 1, dwellMs: 1000 },
         // No engine is needed: the policy runs in the pipeline whether or not whisper-server starts.
         transcription: { serverPath: '/nonexistent/whisper-server' },
-        audio: { backend: 'alsa', device: 'pulse', sampleRateHz: 48_000, channels: 2, periodMs: 20, bufferMs: 400, stallTimeoutMs: 3000, restartInitialMs: 200, restartMaxMs: 1000 },
+        audio: PULSE_MIC_AUDIO_CONFIG,
       },
     });
   }, 60_000);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import type { Recording } from '../../src/domain/recording.js';
 import { LED_PATTERNS } from '../../src/ops/led-language.js';
-import { startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
+import { PULSE_MIC_AUDIO_CONFIG, startPulseFakeMic, type PulseFakeMic } from '../helpers/fake-alsa.js';
 import { removeDataDir, startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,7 +29,7 @@ describe('microphone unplugged and plugged back', () => {
       config: {
         // Transcription (no model here) would make health degraded for reasons of its own.
         transcription: { enabled: false },
-        audio: { backend: 'alsa', device: 'pulse', sampleRateHz: 48_000, channels: 2, periodMs: 20, bufferMs: 400, stallTimeoutMs: 3000, restartInitialMs: 200, restartMaxMs: 1000 },
+        audio: PULSE_MIC_AUDIO_CONFIG,
       },
     });
   }, 60_000);

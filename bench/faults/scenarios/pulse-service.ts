@@ -3,7 +3,7 @@
  * ALSA plugin over a null sink, test/helpers/fake-alsa.ts), with speech played into it all the
  * time, so takes carry speech for the real engine to transcribe.
  */
-import { startPulseFakeMic, type PulseFakeMic } from '../../../test/helpers/fake-alsa.js';
+import { PULSE_MIC_AUDIO_CONFIG, startPulseFakeMic, type PulseFakeMic } from '../../../test/helpers/fake-alsa.js';
 import { sleep } from '../../../src/util/sleep.js';
 import { startRealService, type RealService, type RunContext } from '../harness.js';
 
@@ -12,8 +12,6 @@ export interface PulseService {
   readonly mic: PulseFakeMic;
   stopPlaying(): Promise<void>;
 }
-
-const AUDIO = { backend: 'alsa', device: 'pulse', sampleRateHz: 48_000, channels: 2, periodMs: 20, bufferMs: 400, stallTimeoutMs: 3000, restartInitialMs: 200, restartMaxMs: 1000 };
 
 export async function startOnPulse(ctx: RunContext, name: string): Promise<PulseService> {
   const mic = await startPulseFakeMic({ sampleRateHz: 48_000, channels: 2 });
@@ -28,7 +26,7 @@ export async function startOnPulse(ctx: RunContext, name: string): Promise<Pulse
   };
   try {
     const env = { XDG_RUNTIME_DIR: mic.env.XDG_RUNTIME_DIR, PULSE_SERVER: mic.env.PULSE_SERVER, HOME: mic.env.HOME };
-    const real = await startRealService(ctx, name, { env, config: { audio: AUDIO } });
+    const real = await startRealService(ctx, name, { env, config: { audio: PULSE_MIC_AUDIO_CONFIG } });
     return { real, mic, stopPlaying };
   } catch (error) {
     await stopPlaying();
