@@ -7,12 +7,13 @@ import type { TranscriptPayload } from './payloads.js';
  */
 export function renderNote(payload: TranscriptPayload, deliveryId: string): string {
   const { recording, transcript } = payload;
-  const durationS = recording.durationMs === null ? transcript.audioDurationMs / 1000 : recording.durationMs / 1000;
+  const durationMs = recording.durationMs ?? transcript.audioDurationMs;
   const lines = [
     '---',
     `id: ${JSON.stringify(recording.id)}`,
     `time: ${JSON.stringify(new Date(recording.startedAtMs).toISOString())}`,
-    `duration: ${Math.round(durationS * 10) / 10}`,
+    // Seconds to one decimal, rounded from whole milliseconds (4350 ms is 4.4: 4.35 * 10 is not 43.5 in floating point).
+    `duration: ${Math.round(durationMs / 100) / 10}`,
     `tier: ${transcript.tier === null ? 'null' : JSON.stringify(transcript.tier)}`,
     ...(recording.title === null ? [] : [`title: ${JSON.stringify(recording.title)}`]),
     `transcribed: ${JSON.stringify(new Date(transcript.createdAtMs).toISOString())}`,
