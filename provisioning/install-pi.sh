@@ -25,6 +25,19 @@ Options (stable interface; provisioning/README.md explains each):
   --allow-unpinned-model with --model-file: accept a file that matches no pin (test models); warns
   --node-tarball PATH    install Node.js from this official node-v20+-linux-arm64.tar.xz instead of
                          apt (trixie) or NodeSource (bookworm)
+
+Built on a faster machine, installed on the box (each optional; without it the box builds it):
+  --whisper-build DIR    import this whisper.cpp build instead of compiling it here: what
+                         `scripts/build-whisper.sh --board pi4|pi5 --cross aarch64` made (its
+                         .cache/whisper/<key> dir, or the bin dir it prints). Refused unless its
+                         build-info names this board and -mcpu and its binaries are aarch64 ELF
+  --node-modules DIR     install these production node_modules for arm64 instead of running npm
+                         here: the dir scripts/pi/arm64-node-modules.sh prints. Refused unless made
+                         from this checkout's package-lock.json; verified like npm's (npm ls, and
+                         better-sqlite3 must load in this box's Node)
+  --dist DIR             the compiled JS (CPU independent) from scripts/pi/build-dist.sh; used when
+                         its .scout-source.sha256 is this checkout's scripts/source-hash.sh, else
+                         the box compiles it as without the flag
   --skip-apt             install no packages; still checks that every needed package is there
   --no-systemd           no systemctl calls (a chroot or image build): the unit, its enable link
                          and the drop-ins are written, reload/restart are only printed
@@ -50,6 +63,9 @@ MIC=""
 MODEL_FILE=""
 ALLOW_UNPINNED=0
 NODE_TARBALL=""
+WHISPER_BUILD=""
+NODE_MODULES=""
+DIST=""
 SKIP_APT=0
 NO_SYSTEMD=0
 LOGS_IN_RAM=0
@@ -90,6 +106,9 @@ parse_args() {
       --model-file) need_value "$1" "${2:-}"; MODEL_FILE="$2"; shift ;;
       --allow-unpinned-model) ALLOW_UNPINNED=1 ;;
       --node-tarball) need_value "$1" "${2:-}"; NODE_TARBALL="$2"; shift ;;
+      --whisper-build) need_value "$1" "${2:-}"; WHISPER_BUILD="$2"; shift ;;
+      --node-modules) need_value "$1" "${2:-}"; NODE_MODULES="$2"; shift ;;
+      --dist) need_value "$1" "${2:-}"; DIST="$2"; shift ;;
       --skip-apt) SKIP_APT=1 ;;
       --no-systemd) NO_SYSTEMD=1 ;;
       --logs-in-ram) LOGS_IN_RAM=1 ;;
@@ -105,6 +124,11 @@ parse_args() {
   [ -z "$MODEL_FILE" ] || [ -f "$MODEL_FILE" ] || die "--model-file $MODEL_FILE does not exist"
   [ "$ALLOW_UNPINNED" -eq 0 ] || [ -n "$MODEL_FILE" ] || die "--allow-unpinned-model only goes with --model-file"
   [ -z "$NODE_TARBALL" ] || [ -f "$NODE_TARBALL" ] || die "--node-tarball $NODE_TARBALL does not exist"
+  local flag dir
+  for flag in whisper-build:"$WHISPER_BUILD" node-modules:"$NODE_MODULES" dist:"$DIST"; do
+    dir="${flag#*:}"
+    [ -z "$dir" ] || [ -d "$dir" ] || die "--${flag%%:*} $dir is not a directory"
+  done
   if [ -z "$SOURCE" ]; then SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"; fi
   if [ ! -f "$SOURCE/package-lock.json" ] || [ ! -f "$SOURCE/systemd/scout.service" ]; then
     die "--source $SOURCE is not a Scout checkout (no package-lock.json or systemd/scout.service)"
@@ -113,6 +137,9 @@ parse_args() {
   # Absolute paths: later steps run from other directories.
   [ -z "$MODEL_FILE" ] || MODEL_FILE="$(realpath "$MODEL_FILE")"
   [ -z "$NODE_TARBALL" ] || NODE_TARBALL="$(realpath "$NODE_TARBALL")"
+  [ -z "$WHISPER_BUILD" ] || WHISPER_BUILD="$(realpath "$WHISPER_BUILD")"
+  [ -z "$NODE_MODULES" ] || NODE_MODULES="$(realpath "$NODE_MODULES")"
+  [ -z "$DIST" ] || DIST="$(realpath "$DIST")"
 }
 
 # A fact about the box: the file under --root when it is there, else the real one.
@@ -219,6 +246,99 @@ detect_board() {
     pi5) MCPU=cortex-a76 ;;
   esac
   note "$BOARD: whisper.cpp built with -mcpu=$MCPU, GGML_NATIVE=OFF"
+}
+
+# ---- parts built on another machine ---------------------------------------------------------------
+
+# The ELF header says what CPU a binary is for (what `file` prints): the magic, class 2 (64-bit),
+# data 1 (little-endian), e_machine 183 (EM_AARCH64). Read with od: no `file` needed on the box.
+is_aarch64_elf() {
+  local header
+  header="$(od -An -tx1 -N20 "$1" 2>/dev/null | tr -d ' \n')"
+  [ "${header:0:8}" = 7f454c46 ] && [ "${header:8:4}" = 0201 ] && [ "${header:36:4}" = b700 ]
+}
+
+# For messages: `file`'s description where it is installed.
+what_binary() {
+  if command -v file >/dev/null; then file -b "$1"; else printf 'ELF header %s' "$(od -An -tx1 -N20 "$1" 2>/dev/null | tr -d '\n')"; fi
+}
+
+# info_value FILE NAME: the value of a NAME=value line of a build-info file.
+info_value() { sed -n "s/^$2=//p" "$1" | head -1; }
+
+# --whisper-build: a build-whisper.sh build for this board (build-info: board and mcpu), its
+# binaries aarch64 ELF. Checked before anything changes, in --dry-run too.
+WHISPER_SRC=""
+WHISPER_KEY=""
+WHISPER_TARGETS=()
+check_whisper_build() {
+  local dir="$WHISPER_BUILD" info board mcpu targets target
+  # The bin dir build-whisper.sh prints, or the <key> dir above it.
+  if [ ! -f "$dir/build-info" ] && [ "$(basename "$dir")" = bin ] && [ -f "$dir/../build-info" ]; then
+    dir="$(dirname "$dir")"
+  fi
+  info="$dir/build-info"
+  [ -f "$info" ] || die "--whisper-build $WHISPER_BUILD: no build-info there (make the build with scripts/build-whisper.sh --board $BOARD --cross aarch64)"
+  board="$(info_value "$info" board)"
+  mcpu="$(info_value "$info" mcpu)"
+  WHISPER_KEY="$(info_value "$info" key)"
+  targets="$(info_value "$info" targets)"
+  if [ "$board" != "$BOARD" ] || [ "$mcpu" != "$MCPU" ]; then
+    die "--whisper-build $WHISPER_BUILD was built for board '${board:-unknown}' (-mcpu=${mcpu:-unknown}), but this box is a $BOARD (-mcpu=$MCPU): builds are per board (a pi5 build dies with SIGILL on a Pi 4). Build it with scripts/build-whisper.sh --board $BOARD --cross aarch64"
+  fi
+  [[ "$WHISPER_KEY" =~ ^[0-9a-f]{16}$ ]] || die "--whisper-build $WHISPER_BUILD: build-info has no valid key ('$WHISPER_KEY')"
+  read -r -a WHISPER_TARGETS <<<"$targets"
+  case " $targets " in *" whisper-server "*) ;; *) die "--whisper-build $WHISPER_BUILD: build-info lists no whisper-server (targets: '$targets')" ;; esac
+  for target in "${WHISPER_TARGETS[@]}"; do
+    if [ ! -f "$dir/bin/$target" ] || [ ! -x "$dir/bin/$target" ]; then
+      die "--whisper-build $WHISPER_BUILD: $dir/bin/$target is missing or not executable"
+    fi
+    is_aarch64_elf "$dir/bin/$target" || die "--whisper-build $WHISPER_BUILD: $dir/bin/$target is not an aarch64 binary ($(what_binary "$dir/bin/$target"))"
+  done
+  WHISPER_SRC="$dir"
+  note "whisper.cpp: build $WHISPER_KEY from $dir ($board, -mcpu=$mcpu, aarch64 ELF: ${WHISPER_TARGETS[*]})"
+}
+
+# --node-modules: made from this checkout's lock (arm64-node-modules.sh keeps a copy next to
+# node_modules), its compiled addons aarch64. Whether it is complete and loads is checked after
+# the copy, on this box's Node (runtime_modules_ok), as for npm's own install.
+NODE_MODULES_SRC=""
+check_node_modules() {
+  local dir="$NODE_MODULES" addon
+  if [ ! -d "$dir/node_modules" ] && [ "$(basename "$dir")" = node_modules ]; then dir="$(dirname "$dir")"; fi
+  [ -d "$dir/node_modules" ] || die "--node-modules $NODE_MODULES: no node_modules there (make it with scripts/pi/arm64-node-modules.sh)"
+  [ -f "$dir/package-lock.json" ] || die "--node-modules $NODE_MODULES: no package-lock.json next to node_modules: cannot tell which lock it was made from"
+  cmp -s "$dir/package-lock.json" "$SOURCE/package-lock.json" \
+    || die "--node-modules $NODE_MODULES was made from another package-lock.json than $SOURCE's: make it again from this checkout"
+  while IFS= read -r -d '' addon; do
+    is_aarch64_elf "$addon" || die "--node-modules $NODE_MODULES: $addon is not an aarch64 binary ($(what_binary "$addon"))"
+  done < <(find "$dir/node_modules" -path '*/build/Release/*.node' -type f -print0)
+  NODE_MODULES_SRC="$dir"
+  note "node_modules: from $dir (made from this package-lock.json)"
+}
+
+# --dist: used only when it was compiled from exactly these sources; otherwise the box compiles.
+SOURCE_HASH=""
+DIST_SRC=""
+check_dist() {
+  local stamp="$DIST/.scout-source.sha256" theirs
+  [ -f "$stamp" ] || die "--dist $DIST: no .scout-source.sha256 (make it with scripts/pi/build-dist.sh)"
+  [ -f "$DIST/src/main.js" ] || die "--dist $DIST: no src/main.js: not a compiled Scout"
+  theirs="$(tr -d '[:space:]' <"$stamp")"
+  if [ "$theirs" = "$SOURCE_HASH" ]; then
+    DIST_SRC="$DIST"
+    note "compiled JS: from $DIST (sources $SOURCE_HASH, this checkout's)"
+  else
+    note "compiled JS: $DIST was compiled from other sources ($theirs; this checkout: $SOURCE_HASH): compiling here instead"
+  fi
+}
+
+check_prebuilt() {
+  [ -n "$WHISPER_BUILD$NODE_MODULES$DIST" ] || return 0
+  say "parts built on another machine"
+  [ -z "$WHISPER_BUILD" ] || check_whisper_build
+  [ -z "$NODE_MODULES" ] || check_node_modules
+  [ -z "$DIST" ] || check_dist
 }
 
 # ---- Node.js and packages ----------------------------------------------------------------------
@@ -368,6 +488,8 @@ RSYNC_EXCLUDES=(--exclude /.git --exclude /node_modules --exclude /.cache --excl
   --exclude /dist --exclude /test --exclude /bench --exclude /coverage)
 
 # sync_tree SRC/ DEST/ [rsync options]: returns 0 when something changed (or would).
+# --omit-dir-times: files this script adds later (.cache, node_modules, stamps) move their
+# directory's mtime, and rsync would set it back on every rerun: a change each time.
 sync_tree() {
   local src="$1" dest="$2" changes
   shift 2
@@ -376,11 +498,11 @@ sync_tree() {
     return 0
   fi
   if dry; then
-    changes="$(rsync -a --delete --itemize-changes --dry-run "$@" "$src" "$dest")"
+    changes="$(rsync -a --omit-dir-times --delete --itemize-changes --dry-run "$@" "$src" "$dest")"
     [ -z "$changes" ] || printf 'would: rsync -a --delete %s %s (%s entries differ)\n' "$src" "$dest" "$(wc -l <<<"$changes")"
   else
     mkdir -p "$dest"
-    changes="$(rsync -a --delete --itemize-changes "$@" "$src" "$dest")"
+    changes="$(rsync -a --omit-dir-times --delete --itemize-changes "$@" "$src" "$dest")"
     [ -z "$changes" ] || printf 'run: rsync -a --delete %s %s (%s entries changed)\n' "$src" "$dest" "$(wc -l <<<"$changes")"
   fi
   if [ -z "$changes" ]; then note "unchanged: $dest"; return 1; fi
@@ -390,6 +512,11 @@ sync_tree() {
 # The TypeScript build needs the dev dependencies; /opt/scout must not carry them. So it is built
 # in a staging copy, then only dist/ goes over.
 build_app() {
+  if [ -n "$DIST_SRC" ]; then
+    say "the app's compiled JS: from $DIST_SRC (--dist)"
+    note "nothing to compile here: no staging copy, no dev dependencies"
+    return
+  fi
   say "building the app (staging copy in $BUILD_DIR)"
   sync_tree "$SOURCE/" "$BUILD_DIR/" --exclude /.git --exclude /node_modules --exclude /.cache \
     --exclude /data --exclude /dist --exclude /coverage || true
@@ -404,8 +531,7 @@ build_app() {
     run_in "$BUILD_DIR" npm install --ignore-scripts --no-save --no-audit --no-fund
     dry || printf '%s\n' "$lock_sum" >"$stamp"
   fi
-  tree_sum="$( (cd "$SOURCE" && find src scripts package.json package-lock.json tsconfig.json tsconfig.build.json -type f -print0 \
-    | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1)"
+  tree_sum="$SOURCE_HASH"
   stamp="$BUILD_DIR/dist/.scout-source.sha256"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$tree_sum" ]; then
     note "compiled: up to date"
@@ -422,22 +548,42 @@ run_in() {
   dry || (cd "$dir" && "$@")
 }
 
-# node_modules matches the lock (npm ls) and the native addons load in this Node.
+# node_modules matches the lock (npm ls) and the native addons load in this Node. With --why,
+# says on stderr what is wrong.
 runtime_modules_ok() {
+  local why=0
+  [ "${1:-}" != --why ] || why=1
   [ -d "$PREFIX/node_modules" ] && command -v node >/dev/null || return 1
-  (cd "$PREFIX" && npm ls --omit=dev --all >/dev/null 2>&1 \
-    && node -e 'require("better-sqlite3")(":memory:").close(); require("node-unix-socket")' >/dev/null 2>&1)
+  local ls_out load_out
+  if ! ls_out="$(cd "$PREFIX" && npm ls --omit=dev --all 2>&1)"; then
+    [ "$why" -eq 0 ] || printf 'npm ls --omit=dev --all in %s:\n%s\n' "$PREFIX" "$(grep -E 'ERR|missing|invalid|extraneous' <<<"$ls_out" | head -20)" >&2
+    return 1
+  fi
+  if ! load_out="$(cd "$PREFIX" && node -e 'require("better-sqlite3")(":memory:").close()' 2>&1)"; then
+    [ "$why" -eq 0 ] || printf 'better-sqlite3 does not load in %s:\n%s\n' "$(node --version) $(node -p process.arch)" "$(head -5 <<<"$load_out")" >&2
+    return 1
+  fi
 }
 
 install_app() {
   say "the app in $PREFIX"
   if sync_tree "$SOURCE/" "$PREFIX/" "${RSYNC_EXCLUDES[@]}"; then SERVICE_CHANGED=1; fi
-  if sync_tree "$BUILD_DIR/dist/" "$PREFIX/dist/" --exclude /.scout-source.sha256; then SERVICE_CHANGED=1; fi
+  if sync_tree "${DIST_SRC:-$BUILD_DIR/dist}/" "$PREFIX/dist/" --exclude /.scout-source.sha256; then SERVICE_CHANGED=1; fi
   # Keyed by the lock and Node's module ABI: better-sqlite3 is a native module built for one ABI.
   local key stamp="$PREFIX/node_modules/.scout-lock.sha256"
   key="$(sha256_of "$SOURCE/package-lock.json") abi=$(node -p process.versions.modules 2>/dev/null || echo none)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
     note "runtime dependencies: up to date"
+  elif [ -n "$NODE_MODULES_SRC" ]; then
+    # Built on another machine from this lock (--node-modules): copied, then held to the same
+    # check as npm's own install would be, on this box's Node.
+    sync_tree "$NODE_MODULES_SRC/node_modules/" "$PREFIX/node_modules/" --exclude /.scout-lock.sha256 || true
+    if ! dry; then
+      runtime_modules_ok --why || die "the node_modules from --node-modules $NODE_MODULES do not work on this box (above); make them with scripts/pi/arm64-node-modules.sh against this box's Node, or install without --node-modules"
+      note "runtime dependencies: complete per the lock, better-sqlite3 loads"
+      printf '%s\n' "$key" >"$stamp"
+    fi
+    SERVICE_CHANGED=1
   elif [ ! -f "$stamp" ] && runtime_modules_ok; then
     # Put there by an image build (prebuilt node_modules): complete per the lock and loadable.
     note "runtime dependencies: present and loadable; recorded as installed"
@@ -454,6 +600,7 @@ install_app() {
 
 build_whisper() {
   say "whisper.cpp for $BOARD (-mcpu=$MCPU)"
+  if [ -n "$WHISPER_SRC" ]; then import_whisper; return; fi
   # build-whisper.sh keys its cache on the source, flags and compiler; this stamp lets a rerun skip
   # even starting it. The cache lives under /opt/scout/.cache, which upgrades never delete.
   local key stamp="$PREFIX/.cache/whisper/.scout-install"
@@ -465,6 +612,33 @@ build_whisper() {
   run_in "$PREFIX" env "SCOUT_CACHE_DIR=$PREFIX/.cache" bash scripts/build-whisper.sh --quiet --board "$BOARD"
   dry || printf '%s\n' "$key" >"$stamp"
   SERVICE_CHANGED=1
+}
+
+# --whisper-build: the build goes where build-whisper.sh would have put it, .cache/whisper/<key>
+# (with its build-info and .complete mark), and `current` names it: the service runs
+# .cache/whisper/current/bin/whisper-server (src/app/compose.ts).
+import_whisper() {
+  local cache="$PREFIX/.cache/whisper" dest="$PREFIX/.cache/whisper/$WHISPER_KEY" key target changed=0
+  local stamp="$cache/.scout-install"
+  key="import $WHISPER_KEY board=$BOARD build-info=$(sha256_of "$WHISPER_SRC/build-info")"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ "$(readlink "$cache/current" 2>/dev/null)" = "$WHISPER_KEY" ] \
+    && [ -x "$dest/bin/whisper-server" ]; then
+    note "whisper.cpp build $WHISPER_KEY (imported): up to date"
+    return
+  fi
+  note "importing build $WHISPER_KEY from $WHISPER_SRC (built on another machine; nothing compiled here)"
+  for target in "${WHISPER_TARGETS[@]}"; do
+    if put_file "$WHISPER_SRC/bin/$target" "$dest/bin/$target" 0755; then changed=1; fi
+  done
+  if put_file "$WHISPER_SRC/build-info" "$dest/build-info" 0644; then changed=1; fi
+  # build-whisper.sh's mark of a finished build: it never rebuilds over this key.
+  [ -f "$dest/.complete" ] || run touch "$dest/.complete"
+  if [ "$(readlink "$cache/current" 2>/dev/null)" != "$WHISPER_KEY" ]; then
+    run ln -sfn "$WHISPER_KEY" "$cache/current"
+    changed=1
+  fi
+  dry || printf '%s\n' "$key" >"$stamp"
+  [ "$changed" -eq 0 ] || SERVICE_CHANGED=1
 }
 
 # ---- configuration -------------------------------------------------------------------------------
@@ -692,12 +866,32 @@ systemctl_or_note() {
   fi
 }
 
+# sd_notify: Scout sends from its own pid through the node-unix-socket addon where the addon has
+# a binary for this box, and the unit's NotifyAccess=main holds. Where it has none (a registry
+# that serves no linux-arm64 package), Scout falls back to systemd-notify, a child process, and
+# the unit needs NotifyAccess=all: systemd/notify-cli.conf, and only then.
+install_notify_access() {
+  local dropin="$UNIT.d/notify-cli.conf"
+  if [ ! -d "$PREFIX/node_modules" ]; then
+    note "would: load node-unix-socket in $PREFIX; where it has no binary, install $dropin (NotifyAccess=all)"
+    return
+  fi
+  if (cd "$PREFIX" && node -e 'require("node-unix-socket")' >/dev/null 2>&1); then
+    note "sd_notify: node-unix-socket loads here (NotifyAccess=main)"
+    if put_absent "$dropin"; then SERVICE_CHANGED=1; DAEMON_RELOAD=1; fi
+  else
+    note "sd_notify: node-unix-socket has no binary for this box; Scout uses systemd-notify (NotifyAccess=all)"
+    if put_file "$SOURCE/systemd/notify-cli.conf" "$dropin" 0644; then SERVICE_CHANGED=1; DAEMON_RELOAD=1; fi
+  fi
+}
+
 install_unit() {
   say "systemd unit"
   if put_file "$SOURCE/systemd/scout.service" "$UNIT" 0644; then
     SERVICE_CHANGED=1
     DAEMON_RELOAD=1
   fi
+  install_notify_access
   local wants=/etc/systemd/system/multi-user.target.wants/scout.service
   if [ "$NO_SYSTEMD" -eq 1 ]; then
     # What `systemctl enable` does, without a running systemd: the WantedBy= link.
@@ -749,6 +943,8 @@ main() {
   dry || [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0), or add --dry-run"
   dry && say "dry run: nothing will be changed"
   detect_board
+  SOURCE_HASH="$(bash "$SOURCE/scripts/source-hash.sh" "$SOURCE")"
+  check_prebuilt
   choose_mic
   install_packages
   setup_user

@@ -18,6 +18,9 @@
 #   SCOUT_CACHE_DIR   cache root (default: <repo>/.cache)
 #   SCOUT_WHISPER_JOBS  parallel jobs (default: nproc)
 # Prints the bin dir as the LAST line of stdout; progress goes to stderr.
+# Next to bin/ it writes build-info (key=value lines: board, mcpu, arch, source_sha256, targets,
+# key, compiler): what provisioning/install-pi.sh --whisper-build checks before it imports a build
+# made on another machine.
 set -euo pipefail
 
 PKG="nodejs-whisper@0.3.1"
@@ -91,7 +94,8 @@ fetch_source() {
 native_cpu() {
   case "$(uname -m)" in
     x86_64)
-      gcc -march=native -Q --help=target 2>/dev/null | awk '$1=="-march=" {print $2; exit}'
+      # awk reads to the end: exiting early would SIGPIPE gcc, and pipefail would make that fatal.
+      gcc -march=native -Q --help=target 2>/dev/null | awk '$1=="-march=" && !found {print $2; found=1}'
       ;;
     aarch64|arm64)
       # gcc prints the -mcpu it picked for "native" in its cc1 command line; the CPU part number
@@ -168,6 +172,30 @@ compute_key() {
   } | sha256sum | cut -c1-16
 }
 
+# What a build is, for whoever imports it (install-pi.sh --whisper-build): written atomically,
+# and only when it differs, so a cached build's files keep their times.
+write_build_info() {
+  local out="$1" key="$2" mcpu="" tmp
+  case "$BOARD" in
+    pi4) mcpu=cortex-a72 ;;
+    pi5) mcpu=cortex-a76 ;;
+    "") mcpu="native ($(native_cpu | head -1))" ;;
+  esac
+  tmp="$(mktemp "$out/.build-info.XXXXXX")"
+  {
+    echo "format=1"
+    echo "board=${BOARD:-native}"
+    echo "mcpu=$mcpu"
+    echo "arch=$TARGET_ARCH"
+    echo "source=$PKG (whisper.cpp 1.9.1)"
+    echo "source_sha256=$PINNED_SHA256"
+    echo "targets=${TARGETS[*]}"
+    echo "key=$key"
+    echo "compiler=$($CXX_BIN --version | head -1)"
+  } >"$tmp"
+  if cmp -s "$tmp" "$out/build-info"; then rm -f "$tmp"; else chmod 0644 "$tmp"; mv -f "$tmp" "$out/build-info"; fi
+}
+
 main() {
   case "$(uname -m)" in
     x86_64|aarch64|arm64) ;;
@@ -230,9 +258,15 @@ main() {
     fi
     flock -u 9
   fi
-  if [[ -z "$CROSS" ]]; then ln -sfn "$key" "$WHISPER_DIR/current"; fi
+  # Also for a build cached before build-info existed: it describes the key, not the run.
+  write_build_info "$out" "$key"
+  # A new link renamed over the old one: vitest workers run this at the same time, and two
+  # `ln -sfn` on one name can fail with EEXIST between the unlink and the symlink.
+  if [[ -z "$CROSS" ]]; then ln -sfn "$key" "$WHISPER_DIR/.current.$$" && mv -Tf "$WHISPER_DIR/.current.$$" "$WHISPER_DIR/current"; fi
   log "binaries: $out/bin (whisper-server, whisper-cli, whisper-quantize); link: $WHISPER_DIR/current"
   echo "$out/bin"
 }
 
-main "$@"
+# exit on the same line: bash reads a script as it runs, so an edit of this file during a long
+# build must not make it read on into the new text.
+main "$@"; exit

@@ -198,6 +198,7 @@ describe('install-pi.sh --dry-run', () => {
     expect(out).toMatch(/would: install -D -m 0644 \S+\/provisioning\/avahi\/scout\.service \/etc\/avahi\/services\/scout\.service/);
     expect(out).toContain('| SystemMaxUse=50M');
     expect(out).toMatch(/would: install -D -m 0644 \S+\/systemd\/scout\.service \/etc\/systemd\/system\/scout\.service/);
+    expect(out).toContain('where it has no binary, install /etc/systemd/system/scout.service.d/notify-cli.conf (NotifyAccess=all)');
     expect(out).toMatch(/Scout: http:\/\/\S+\.local:8080\//);
 
     expect(await snapshot([root, ...SYSTEM_PATHS])).toEqual(before);
@@ -301,6 +302,126 @@ describe('install-pi.sh --dry-run', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`fetch-model.js --model tiny.en-q8_0 --dir /var/lib/scout/models --file ${model} --allow-unpinned`);
     expect(result.stdout).not.toContain('--model tiny.en-q5_1');
+  });
+});
+
+/** A file that starts like an ELF executable for a CPU (e_machine: 0xb7 aarch64, 0x3e x86-64); the rest is padding. */
+function elfHeader(machine: number): Buffer {
+  const header = Buffer.alloc(64);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(header); // ELF, 64-bit, little-endian, version 1
+  header.writeUInt16LE(2, 16); // ET_EXEC
+  header.writeUInt16LE(machine, 18);
+  header.writeUInt32LE(1, 20);
+  return header;
+}
+const EM_AARCH64 = 0xb7;
+const EM_X86_64 = 0x3e;
+const WHISPER_TARGETS = ['whisper-server', 'whisper-cli', 'whisper-quantize'];
+
+/** What scripts/build-whisper.sh --board B --cross aarch64 leaves in .cache/whisper/<key>. */
+async function fakeWhisperBuild(options: { board: 'pi4' | 'pi5'; machine?: number; key?: string }): Promise<string> {
+  const key = options.key ?? 'cade41ab70b5bfa9';
+  const dir = join(baseDir, `whisper-${rootCount++}`, key);
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  const mcpu = options.board === 'pi4' ? 'cortex-a72' : 'cortex-a76';
+  await writeFile(join(dir, 'build-info'), `format=1\nboard=${options.board}\nmcpu=${mcpu}\narch=aarch64\nsource_sha256=92041caf\ntargets=${WHISPER_TARGETS.join(' ')}\nkey=${key}\ncompiler=aarch64-linux-gnu-g++ (Debian) 12\n`);
+  for (const target of WHISPER_TARGETS) await writeFile(join(dir, 'bin', target), elfHeader(options.machine ?? EM_AARCH64), { mode: 0o755 });
+  return dir;
+}
+
+/** What scripts/pi/arm64-node-modules.sh leaves: node_modules and the lock it was made from. */
+async function fakeNodeModules(options: { lock?: string; addonMachine?: number } = {}): Promise<string> {
+  const dir = join(baseDir, `modules-${rootCount++}`);
+  await mkdir(join(dir, 'node_modules/better-sqlite3/build/Release'), { recursive: true });
+  await writeFile(join(dir, 'package-lock.json'), options.lock ?? (await readFile(join(PROJECT_ROOT, 'package-lock.json'))));
+  await writeFile(join(dir, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'), elfHeader(options.addonMachine ?? EM_AARCH64));
+  return dir;
+}
+
+/** What scripts/pi/build-dist.sh leaves: dist's tree and the hash of the sources it was compiled from. */
+async function fakeDist(stamp: string): Promise<string> {
+  const dir = join(baseDir, `dist-${rootCount++}`);
+  await mkdir(join(dir, 'src'), { recursive: true });
+  await writeFile(join(dir, 'src/main.js'), '// compiled\n');
+  await writeFile(join(dir, '.scout-source.sha256'), `${stamp}\n`);
+  return dir;
+}
+
+function sourceHash(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [join(PROJECT_ROOT, 'scripts/source-hash.sh'), PROJECT_ROOT], (error, stdout) => {
+      if (error) reject(new Error(`source-hash.sh failed: ${error.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+describe('install-pi.sh --dry-run with parts built on another machine', () => {
+  it('plans importing a Pi 4 whisper build, copying arm64 node_modules and using a matching dist, compiling nothing', async () => {
+    const root = await fakePiRoot();
+    const whisper = await fakeWhisperBuild({ board: 'pi4' });
+    const modules = await fakeNodeModules();
+    const dist = await fakeDist(await sourceHash());
+    const before = await snapshot([root, whisper, modules, dist, ...SYSTEM_PATHS]);
+    // The bin dir (what build-whisper.sh prints) is taken as well as the <key> dir above it.
+    const result = await runScript(INSTALL, ['--dry-run', '--root', root, '--whisper-build', join(whisper, 'bin'), '--node-modules', modules, '--dist', dist]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    const planned = steps(out);
+    expect(planned.slice(0, 5)).toEqual(['architecture', 'operating system', 'dry run: nothing will be changed', 'board', 'parts built on another machine']);
+    expect(planned).toContain(`the app's compiled JS: from ${dist} (--dist)`);
+    expect(planned).not.toContain('building the app (staging copy in /var/cache/scout/build)');
+    expect(out).toContain(`whisper.cpp: build cade41ab70b5bfa9 from ${whisper} (pi4, -mcpu=cortex-a72, aarch64 ELF: whisper-server whisper-cli whisper-quantize)`);
+    expect(out).toContain(`node_modules: from ${modules} (made from this package-lock.json)`);
+    expect(out).toMatch(new RegExp(`compiled JS: from ${dist} \\(sources [0-9a-f]{64}, this checkout's\\)`));
+    // Nothing compiled on the box: no build-whisper.sh, no npm install, no tsc.
+    expect(out).not.toContain('build-whisper.sh');
+    expect(out).not.toMatch(/would: \(cd \S+ && npm (install|run)/);
+    // Into the cache where build-whisper.sh would have put it, and the `current` link the service runs.
+    expect(out).toContain('importing build cade41ab70b5bfa9');
+    for (const target of WHISPER_TARGETS) expect(out).toContain(`would: install -D -m 0755 ${whisper}/bin/${target} /opt/scout/.cache/whisper/cade41ab70b5bfa9/bin/${target}`);
+    expect(out).toContain('would: ln -sfn cade41ab70b5bfa9 /opt/scout/.cache/whisper/current');
+    expect(out).toMatch(new RegExp(`would: rsync -a --delete ${modules}/node_modules/ /opt/scout/node_modules/`));
+    expect(out).toMatch(new RegExp(`would: rsync -a --delete ${dist}/ /opt/scout/dist/`));
+    expect(await snapshot([root, whisper, modules, dist, ...SYSTEM_PATHS])).toEqual(before);
+  });
+
+  it('refuses a whisper build made for another board, and one whose binaries are not aarch64', async () => {
+    const root = await fakePiRoot();
+    const pi5 = await runScript(INSTALL, ['--dry-run', '--root', root, '--board', 'pi4', '--whisper-build', await fakeWhisperBuild({ board: 'pi5' })]);
+    expect(pi5.code).toBe(1);
+    expect(pi5.stderr).toContain("was built for board 'pi5' (-mcpu=cortex-a76), but this box is a pi4 (-mcpu=cortex-a72)");
+    expect(pi5.stderr).toContain('SIGILL');
+    // Refused before any step that changes the box is planned.
+    expect(steps(pi5.stdout)).not.toContain('microphone');
+    const x86 = await runScript(INSTALL, ['--dry-run', '--root', root, '--whisper-build', await fakeWhisperBuild({ board: 'pi4', machine: EM_X86_64 })]);
+    expect(x86.code).toBe(1);
+    expect(x86.stderr).toMatch(/bin\/whisper-server is not an aarch64 binary \(.*x86-64/);
+    const bare = join(baseDir, 'no-build-info');
+    await mkdir(bare, { recursive: true });
+    const none = await runScript(INSTALL, ['--dry-run', '--root', root, '--whisper-build', bare]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no build-info there (make the build with scripts/build-whisper.sh --board pi4 --cross aarch64)');
+  });
+
+  it('refuses node_modules from another lock or with an x86 addon, and compiles here when --dist is from other sources', async () => {
+    const root = await fakePiRoot();
+    const lock = await runScript(INSTALL, ['--dry-run', '--root', root, '--node-modules', await fakeNodeModules({ lock: '{"lockfileVersion":3}\n' })]);
+    expect(lock.code).toBe(1);
+    expect(lock.stderr).toContain("was made from another package-lock.json than");
+    const x86 = await runScript(INSTALL, ['--dry-run', '--root', root, '--node-modules', await fakeNodeModules({ addonMachine: EM_X86_64 })]);
+    expect(x86.code).toBe(1);
+    expect(x86.stderr).toMatch(/better_sqlite3\.node is not an aarch64 binary/);
+    const missing = await runScript(INSTALL, ['--dry-run', '--root', root, '--dist', join(baseDir, 'absent-dist')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('is not a directory');
+    const dist = await fakeDist('0'.repeat(64));
+    const stale = await runScript(INSTALL, ['--dry-run', '--root', root, '--dist', dist]);
+    expect(stale.code).toBe(0);
+    expect(stale.stdout).toContain(`compiled JS: ${dist} was compiled from other sources (${'0'.repeat(64)}; this checkout: `);
+    expect(steps(stale.stdout)).toContain('building the app (staging copy in /var/cache/scout/build)');
+    expect(stale.stdout).toMatch(/would: \(cd \/var\/cache\/scout\/build && npm run --silent build\)/);
   });
 });
 
