@@ -26,6 +26,10 @@ const FLUSH_INTERVAL_MS = 1000;
 // Capture chunks (50 ms), the writer's batching and the HTTP round trips on a loaded 2-core box.
 const TOLERANCE_MS = 250;
 const ROUNDS = Number(process.env.SCOUT_POWERCUT_ROUNDS ?? 50);
+/** Where a kill lands: a press, a take (anywhere, or right at a flush), a stop, a delete, a rename, a queued redo, the queue at work. */
+const MOMENTS = ['press', 'mid-take', 'mid-flush', 'after-stop', 'delete', 'patch', 'transcribe', 'transcription'] as const;
+/** Every this many rounds the next moment is taken in turn. */
+const FORCED_EVERY = 6;
 const SEED = process.env.SCOUT_POWERCUT_SEED === undefined ? (Date.now() ^ (process.pid << 8)) >>> 0 : Number(process.env.SCOUT_POWERCUT_SEED) >>> 0;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -357,6 +361,17 @@ describe('power cuts', () => {
       promise.catch(() => undefined);
     }
 
+    /** Polls the take's WAV until its size changes (the next flush), for at most 3 s. */
+    async function untilFileGrows(s: ScoutProcess, id: string): Promise<void> {
+      const view = await s.api<{ audioPath?: string }>(`/api/recordings/${id}`);
+      if (!view.body.audioPath) return;
+      const path = join(recordingsDir, view.body.audioPath);
+      const sizeNow = async (): Promise<number> => (await stat(path).catch(() => ({ size: -1 }))).size;
+      const first = await sizeNow();
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline && (await sizeNow()) === first) await sleep(1);
+    }
+
     async function kill(s: ScoutProcess, moment: string): Promise<number> {
       kills[moment] = (kills[moment] ?? 0) + 1;
       const at = Date.now();
@@ -379,11 +394,14 @@ describe('power cuts', () => {
         else await retranscribe(s, target.id);
       }
 
-      // Then the kill, at one of these moments.
-      const moment = pick(['press', 'mid-take', 'mid-take', 'after-stop', 'delete', 'patch', 'transcribe', 'transcription']) ?? 'mid-take';
+      // Then the kill, at one of these moments: every sixth round takes the next one in turn,
+      // so each is cut at least once whatever the seed; the others draw at random.
+      const forced = round % FORCED_EVERY === 0 ? MOMENTS[(round / FORCED_EVERY - 1) % MOMENTS.length] : undefined;
+      const moment = forced ?? pick([...MOMENTS, 'mid-take']) ?? 'mid-take';
       switch (moment) {
         case 'press':
-        case 'mid-take': {
+        case 'mid-take':
+        case 'mid-flush': {
           const pressSentAtMs = Date.now();
           await s.button('toggle');
           const pressAnsweredAtMs = Date.now();
@@ -391,7 +409,10 @@ describe('power cuts', () => {
           if (moment === 'press') await sleep(between(0, chance(0.5) ? 10 : 60));
           else {
             id = await recordingId(s);
-            await sleep(between(200, 2000));
+            await sleep(between(200, moment === 'mid-flush' ? 1200 : 2000));
+            // mid-flush: the kill lands the moment the file grows, inside the writer's
+            // write-then-fsync-then-header step.
+            if (moment === 'mid-flush' && id !== null) await untilFileGrows(s, id);
           }
           const killedAtMs = await kill(s, moment);
           interrupted = { id, pressSentAtMs, pressAnsweredAtMs, endedByMs: moment === 'press' ? pressAnsweredAtMs : killedAtMs, killedAtMs, moment };
@@ -491,7 +512,8 @@ describe('power cuts', () => {
           `${known.size} recordings made, ${[...known.values()].filter((k) => k.deleted).length} deleted, ${survivors} kept, ${transcripts} transcripts seen`,
       );
       expect(violations).toEqual([]);
-      // The run must have exercised what it claims to.
+      // The run must have exercised what it claims to: every moment cut at least once.
+      if (ROUNDS >= FORCED_EVERY * MOMENTS.length) expect(Object.keys(kills).sort()).toEqual([...MOMENTS].sort());
       expect(known.size).toBeGreaterThan(5);
       expect(transcripts).toBeGreaterThan(0);
     } finally {
@@ -499,5 +521,6 @@ describe('power cuts', () => {
       if (violations.length > 0) console.log(`power-cut seed ${SEED}: data dir kept at ${dataDir}\n${violations.join('\n')}`);
       else await removeDataDir(dataDir);
     }
-  }, 240_000);
+  // ~160 s alone here; the whole suite running beside it on two cores has taken it past 240 s.
+  }, 480_000);
 });
