@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, access } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,21 +42,37 @@ async function convertInto(
   const target = join(cacheDir, `sim-${options.sourceWav === null ? 'speech' : 'user'}-${format.sampleRateHz}-${format.channels}.wav`);
   let source = options.sourceWav;
   if (source === null) {
-    if (await exists(target)) return target;
+    // A clip cut short by a power cut or a card that failed (an empty file after fsck) is made
+    // again, not played: a broken cache must never stop the start.
+    if (await looksLikeWav(target)) return target;
     source = join(cacheDir, 'sim-speech-raw.wav');
     await run('espeak-ng', ['-s', '150', '-w', source, SIM_SENTENCE]);
     logger.info({ source }, 'simulator mic: generated speech with espeak-ng');
   }
-  // Pad with a second of silence so the looped clip has pauses, like real speech.
-  await run('sox', [source, '-r', String(format.sampleRateHz), '-c', String(format.channels), '-b', '16', '-e', 'signed-integer', target, 'pad', '0', '1']);
+  // Written beside the target and renamed over it, so the target is whole or absent.
+  const partial = `${target}.partial-${process.pid}.wav`;
+  try {
+    // Pad with a second of silence so the looped clip has pauses, like real speech.
+    await run('sox', [source, '-r', String(format.sampleRateHz), '-c', String(format.channels), '-b', '16', '-e', 'signed-integer', partial, 'pad', '0', '1']);
+    await rename(partial, target);
+  } finally {
+    await rm(partial, { force: true });
+  }
   return target;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** A RIFF/WAVE header with some data after it: enough to tell a whole clip from a cut one. */
+async function looksLikeWav(path: string): Promise<boolean> {
+  let handle;
   try {
-    await access(path);
-    return true;
+    handle = await open(path, 'r');
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(12);
+    await handle.read(head, 0, 12, 0);
+    return size > 44 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WAVE';
   } catch {
     return false;
+  } finally {
+    await handle?.close();
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,21 @@ describe('the simulator mic clip', () => {
     const path = await prepareSimClip({ sourceWav: source, format: { sampleRateHz: 48000, channels: 2 }, cacheDir: join(work, 'data', 'sim'), logger });
     expect(dirname(path)).toBe(join(work, 'data', 'sim'));
     expect((await readWavFile(path)).format).toMatchObject({ sampleRateHz: 48000, channels: 2 });
+  });
+
+  it('a cached clip left empty by a failed card (fsck kept the name, not the data) is made again, not played', async () => {
+    const cacheDir = join(work, 'cut', 'sim');
+    await mkdir(cacheDir, { recursive: true });
+    const cut = join(cacheDir, 'sim-speech-16000-1.wav');
+    await writeFile(cut, '');
+    const { logger } = captureLogger();
+    const path = await prepareSimClip({ sourceWav: null, format: { sampleRateHz: 16000, channels: 1 }, cacheDir, logger });
+    expect(path).toBe(cut);
+    const clip = await readWavFile(path);
+    expect(clip.format).toMatchObject({ sampleRateHz: 16000, channels: 1 });
+    expect(clip.samples.length).toBeGreaterThan(16000);
+    // No partial file left beside it.
+    expect((await readdir(cacheDir)).filter((name) => name.includes('partial'))).toEqual([]);
   });
 
   it('falls back to a temp dir, and says so, when the data dir refuses the write', async () => {
