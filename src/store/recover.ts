@@ -29,6 +29,8 @@ export async function recoverInterruptedRecordings(
         endedAtMs: recording.startedAtMs + result.durationMs,
         durationMs: result.durationMs,
         bytes: result.dataBytes,
+        // Said on the row, as a full disk's take is: the last words after the last flush are gone.
+        error: 'truncated: interrupted (power cut, crash or storage failure); kept up to the last flush',
       });
       recovered.push(recording.id);
       log.warn({ durationMs: result.durationMs, repaired: result.repaired, trimmedBytes: result.trimmedBytes }, 'recovered a recording interrupted by a crash');

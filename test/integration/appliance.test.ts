@@ -180,6 +180,7 @@ describe('crash safety', () => {
       try {
         const recovered = (await second.api<Recording>(`/api/recordings/${id}`)).body;
         expect(SAVED).toContain(recovered.status);
+        expect(recovered.error).toMatch(/^truncated: interrupted/);
         // At most one flush interval (1 s) lost; the pre-roll is in front.
         expect(recovered.durationMs).toBeGreaterThanOrEqual(elapsedMs + recovered.preRollMs - 1000 - 150);
         const bytes = await readFile(join(dataDir, 'recordings', recovered.audioPath));

@@ -1,0 +1,132 @@
+/**
+ * The card fails mid-take the way SD cards do: the kernel finds an error and remounts the file
+ * system read-only (ext4 `errors=remount-ro`). Here a real ext4 on a loop device, with the error
+ * raised through ext4's own test hook (`/sys/fs/ext4/<dev>/trigger_fs_error`): from that moment
+ * every write, fsync and database commit fails with EROFS, as on the Pi.
+ *
+ * The take stops at once; /healthz, the LEDs and the refused next press say why; capture goes on
+ * and nothing crashes. After fsck and a remount (what a person does), the service starts, the take
+ * is there with a valid WAV holding at least everything up to the last flush before the error.
+ * Needs root (losetup, mount).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseWavHeader, WAV_HEADER_BYTES } from '../../src/audio/wav.js';
+import type { Recording } from '../../src/domain/recording.js';
+import type { RecordingPage } from '../../src/store/recordings.js';
+import { missingCapability } from '../helpers/capability.js';
+import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
+import { expectNoCrash, expectStorageFault, type State } from '../helpers/storage.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const base = join(tmpdir(), `scout-ro-remount-${process.pid}`);
+const image = `${base}.img`;
+const mountPoint = base;
+const FLUSH_MS = 500;
+
+function run(command: string, args: string[]): { status: number | null; output: string } {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() || String(result.error ?? '') };
+}
+
+/** A 64 MB ext4 on a loop device that turns read-only on its first error; null, or why not. */
+function mountExt4(): string | null {
+  mkdirSync(mountPoint, { recursive: true });
+  const made = run('truncate', ['-s', '64M', image]);
+  if (made.status !== 0) return `truncate: ${made.output}`;
+  const mkfs = run('mkfs.ext4', ['-q', '-F', image]);
+  if (mkfs.status !== 0) return `mkfs.ext4: ${mkfs.output}`;
+  return mountImage();
+}
+
+function mountImage(): string | null {
+  const mounted = run('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint]);
+  return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
+}
+
+/** The kernel's name for the mounted device (loopN): ext4's sysfs folder. */
+function deviceName(): string {
+  return basename(run('findmnt', ['-n', '-o', 'SOURCE', mountPoint]).output);
+}
+
+const problem = mountExt4();
+const skip = missingCapability('a loop-mounted ext4 (root)', problem);
+
+const config = {
+  recorder: { minFreeMb: 1, stopReserveMb: 0, flushIntervalMs: FLUSH_MS },
+  ops: { storageCheckMs: 200, healthCacheMs: 0 },
+  degradation: { diskFreeMinMbDefer: 2 },
+  transcription: { enabled: false },
+};
+
+describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro)', () => {
+  const dataDir = join(mountPoint, 'data');
+  let scout: ScoutProcess | null = null;
+
+  beforeAll(async () => {
+    mkdirSync(dataDir, { recursive: true });
+    const first = await startScout({ dataDir, config });
+    await sleep(500);
+    expect((await first.stop()).code).toBe(0);
+  }, 90_000);
+
+  afterAll(async () => {
+    await scout?.stop();
+    run('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+    rmSync(image, { force: true });
+  });
+
+  it('stops the take at once and says why; after fsck and a remount the take is there up to its last flush', async () => {
+    scout = await startScout({ dataDir, config });
+    const s = scout;
+    await waitFor(async () => (await s.api<{ audio: { state: string } }>('/api/state')).body.audio.state === 'running', 10_000);
+    expect(await s.button('toggle')).toBe(202);
+    const id = await waitFor(async () => {
+      const body = (await s.api<State>('/api/state')).body;
+      return body.appliance.phase === 'recording' ? body.appliance.recordingId : null;
+    }, 5000);
+    const recordingFromMs = Date.now();
+    await sleep(2500);
+
+    writeFileSync(`/sys/fs/ext4/${deviceName()}/trigger_fs_error`, 'scout test: card failed\n');
+    const failedAtMs = Date.now();
+    expect(run('findmnt', ['-n', '-o', 'OPTIONS', mountPoint]).output).toMatch(/(^|,)ro(,|$)|emergency_ro/);
+
+    // Stopped at once: the next write or flush meets EROFS.
+    await waitFor(async () => (await s.api<State>('/api/state')).body.appliance.phase === 'idle', 5000, 50);
+    expect(Date.now() - failedAtMs).toBeLessThan(FLUSH_MS + 1500);
+    const { unhealthy, state } = await expectStorageFault(s);
+    expect(unhealthy).toContain('storage');
+    expect(state.appliance.faults.join(' ')).toMatch(/read-only/);
+    // The next press is refused with the reason; capture itself goes on (expectStorageFault saw audio healthy).
+    expect(await s.button('toggle')).toBe(202);
+    await waitFor(async () => /not recording/.test((await s.api<State>('/api/state')).body.appliance.lastEvent ?? ''), 5000);
+    expectNoCrash(s);
+    await s.stop();
+    scout = null;
+
+    // What a person does with such a card: check it and mount it again.
+    expect(run('umount', [mountPoint]).status).toBe(0);
+    const fsck = run('e2fsck', ['-fy', image]);
+    // 0: clean; 1: errors corrected. Anything else and the card is beyond this test.
+    expect([0, 1], fsck.output).toContain(fsck.status);
+    expect(mountImage()).toBeNull();
+
+    scout = await startScout({ dataDir, config });
+    const again = scout;
+    const row = await waitFor(async () => (await again.api<RecordingPage>('/api/recordings?limit=50')).body.items.find((r: Recording) => r.id === id && r.status !== 'recording'), 10_000);
+    // Everything up to the last flush before the error, at least (minus the HTTP round trips).
+    expect(row.durationMs).toBeGreaterThanOrEqual(failedAtMs - recordingFromMs - FLUSH_MS - 500);
+    expect(row.error).toMatch(/^truncated: interrupted/);
+    const wav = readFileSync(join(dataDir, 'recordings', row.audioPath));
+    const header = parseWavHeader(wav);
+    expect(header.declaredDataBytes).toBe(wav.length - WAV_HEADER_BYTES);
+    // Healthy again, and it records.
+    await waitFor(async () => (await again.api('/healthz')).status === 200, 10_000);
+    expectNoCrash(again);
+  }, 120_000);
+});
