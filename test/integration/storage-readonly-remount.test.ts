@@ -9,51 +9,21 @@
  * is there with a valid WAV holding at least everything up to the last flush before the error.
  * Needs root (losetup, mount).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWavHeader, WAV_HEADER_BYTES } from '../../src/audio/wav.js';
 import type { Recording } from '../../src/domain/recording.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
+import { mountExt4Loop, mountOptions } from '../helpers/ext4-loop.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 import { expectNoCrash, expectStorageFault, type State } from '../helpers/storage.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const base = join(tmpdir(), `scout-ro-remount-${process.pid}`);
-const image = `${base}.img`;
-const mountPoint = base;
 const FLUSH_MS = 500;
-
-function run(command: string, args: string[]): { status: number | null; output: string } {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() || String(result.error ?? '') };
-}
-
-/** A 64 MB ext4 on a loop device that turns read-only on its first error; null, or why not. */
-function mountExt4(): string | null {
-  mkdirSync(mountPoint, { recursive: true });
-  const made = run('truncate', ['-s', '64M', image]);
-  if (made.status !== 0) return `truncate: ${made.output}`;
-  const mkfs = run('mkfs.ext4', ['-q', '-F', image]);
-  if (mkfs.status !== 0) return `mkfs.ext4: ${mkfs.output}`;
-  return mountImage();
-}
-
-function mountImage(): string | null {
-  const mounted = run('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint]);
-  return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
-}
-
-/** The kernel's name for the mounted device (loopN): ext4's sysfs folder. */
-function deviceName(): string {
-  return basename(run('findmnt', ['-n', '-o', 'SOURCE', mountPoint]).output);
-}
-
-const problem = mountExt4();
-const skip = missingCapability('a loop-mounted ext4 (root)', problem);
+const card = mountExt4Loop('ro-remount');
+const skip = missingCapability('a loop-mounted ext4 (root)', card.problem);
 
 const config = {
   recorder: { minFreeMb: 1, stopReserveMb: 0, flushIntervalMs: FLUSH_MS },
@@ -63,7 +33,7 @@ const config = {
 };
 
 describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro)', () => {
-  const dataDir = join(mountPoint, 'data');
+  const dataDir = join(card.mountPoint, 'data');
   let scout: ScoutProcess | null = null;
 
   beforeAll(async () => {
@@ -75,9 +45,7 @@ describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro
 
   afterAll(async () => {
     await scout?.stop();
-    run('umount', ['-l', mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-    rmSync(image, { force: true });
+    card.dispose();
   });
 
   it('stops the take at once and says why; after fsck and a remount the take is there up to its last flush', async () => {
@@ -92,9 +60,9 @@ describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro
     const recordingFromMs = Date.now();
     await sleep(2500);
 
-    writeFileSync(`/sys/fs/ext4/${deviceName()}/trigger_fs_error`, 'scout test: card failed\n');
+    card.fail();
     const failedAtMs = Date.now();
-    expect(run('findmnt', ['-n', '-o', 'OPTIONS', mountPoint]).output).toMatch(/(^|,)ro(,|$)|emergency_ro/);
+    expect(mountOptions(card.mountPoint)).toMatch(/(^|,)ro(,|$)|emergency_ro/);
 
     // Stopped at once: the next write or flush meets EROFS.
     await waitFor(async () => (await s.api<State>('/api/state')).body.appliance.phase === 'idle', 5000, 50);
@@ -110,11 +78,8 @@ describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro
     scout = null;
 
     // What a person does with such a card: check it and mount it again.
-    expect(run('umount', [mountPoint]).status).toBe(0);
-    const fsck = run('e2fsck', ['-fy', image]);
     // 0: clean; 1: errors corrected. Anything else and the card is beyond this test.
-    expect([0, 1], fsck.output).toContain(fsck.status);
-    expect(mountImage()).toBeNull();
+    expect([0, 1]).toContain(card.repair());
 
     scout = await startScout({ dataDir, config });
     const again = scout;
