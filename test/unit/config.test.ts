@@ -26,6 +26,8 @@ describe('configuration', () => {
     expect(config.audio.backend).toBe('fake');
     expect(config.gpio.backend).toBe('fake');
     expect(config.http.port).toBe(8080);
+    // Loopback only: a laptop's simulator is not offered to the LAN (the Pi's config binds 0.0.0.0).
+    expect(config.http.host).toBe('127.0.0.1');
     expect(config.recorder.preRollMs).toBe(500);
     expect(config.dataDir).toBe(join(PROJECT_ROOT, 'data'));
   });
