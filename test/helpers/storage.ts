@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { waitFor, type ScoutProcess } from './scout-process.js';
+import { startScout, waitFor, type ScoutProcess, type StartOptions } from './scout-process.js';
 
 export { fillToTheLastBlock, mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
@@ -53,4 +53,14 @@ export function expectNoCrash(s: ScoutProcess): void {
   expect(s.child.exitCode).toBeNull();
   expect(s.stderr()).not.toMatch(/uncaught|unhandled/i);
   expect(s.logLines.filter((line) => line.level === 'fatal' || line.level === 60)).toEqual([]);
+}
+
+/**
+ * A first start and a clean stop on a fresh data dir: it creates the database, the token file and
+ * the simulator's clip, so the test's storage fault meets a data dir as a box has it.
+ */
+export async function firstStart(options: StartOptions): Promise<void> {
+  const first = await startScout(options);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect((await first.stop()).code).toBe(0);
 }

@@ -7,7 +7,7 @@ import { LED_PATTERNS } from '../../src/ops/led-language.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
-import { expectStorageFault, fillToTheLastBlock, mountTmpfs, unmountTmpfs, type Health, type State } from '../helpers/storage.js';
+import { expectStorageFault, fillToTheLastBlock, firstStart, mountTmpfs, unmountTmpfs, type Health, type State } from '../helpers/storage.js';
 
 /**
  * The real service on a small tmpfs that fills up: it starts on a full disk and says so, it
@@ -39,10 +39,7 @@ describe.skipIf(skip)('the service on a full disk (tmpfs)', () => {
 
   beforeAll(async () => {
     mkdirSync(dataDir, { recursive: true });
-    // A first start creates the database, the token file and the simulator's clip.
-    const first = await startScout({ dataDir, config });
-    await sleep(500);
-    expect((await first.stop()).code).toBe(0);
+    await firstStart({ dataDir, config });
   }, 90_000);
 
   afterAll(async () => {

@@ -18,7 +18,7 @@ import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { mountExt4Loop, mountOptions } from '../helpers/ext4-loop.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
-import { expectNoCrash, expectStorageFault, type State } from '../helpers/storage.js';
+import { expectNoCrash, expectStorageFault, firstStart, type State } from '../helpers/storage.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const FLUSH_MS = 500;
@@ -38,9 +38,7 @@ describe.skipIf(skip)('the card turns read-only mid-take (ext4 errors=remount-ro
 
   beforeAll(async () => {
     mkdirSync(dataDir, { recursive: true });
-    const first = await startScout({ dataDir, config });
-    await sleep(500);
-    expect((await first.stop()).code).toBe(0);
+    await firstStart({ dataDir, config });
   }, 90_000);
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import type { Recording } from '../../src/domain/recording.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
-import { expectNoCrash, expectStorageFault, type Health, type State } from '../helpers/storage.js';
+import { expectNoCrash, expectStorageFault, firstStart, type Health, type State } from '../helpers/storage.js';
 
 /**
  * The real service on a data dir remounted read-only (a read-only bind mount, the way a failing
@@ -65,10 +65,7 @@ describe.skipIf(skip)('the service on a read-only data dir (bind mount)', () => 
 
   beforeAll(async () => {
     writeFileSync(configPath, JSON.stringify(config));
-    // A first start creates the database, the token file and the simulator's clip.
-    const first = await startScout({ dataDir, env });
-    await sleep(500);
-    expect((await first.stop()).code).toBe(0);
+    await firstStart({ dataDir, env });
   }, 90_000);
 
   afterAll(async () => {
