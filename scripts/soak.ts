@@ -221,6 +221,18 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   const progress = new Progress(plan.length);
   const cycles: CycleRecord[] = [];
   const idleSamples: { x: number; y: number }[] = [];
+  // The service's own view at the same idle point: a JS leak shows in the V8 heap in use; RSS
+  // rising with a flat heap is the allocator or V8 keeping freed pages, not lost objects.
+  const heapSamples: { x: number; heapUsedMb: number; heapTotalMb: number; externalMb: number }[] = [];
+  const heapSample = async (x: number): Promise<void> => {
+    try {
+      const metrics = parseMetrics((await service.api<string>('/metrics')).body);
+      const mb = (name: string): number => (metrics.get(name) ?? Number.NaN) / 1_048_576;
+      heapSamples.push({ x, heapUsedMb: mb('nodejs_heap_size_used_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes'), externalMb: mb('nodejs_external_memory_bytes') });
+    } catch {
+      // A missed sample only thins the series.
+    }
+  };
   const heldTotal = plannedSeconds(plan) * 1000;
   let heldSoFar = 0;
   const latencySoFar = (): number[] =>
@@ -244,6 +256,7 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
     // Idle, just before the press: the same point of every cycle, for the trend.
     const idle = sampler.take();
     if (idle) idleSamples.push({ x: cycle.index, y: (idle.serviceKb + idle.engineKb) / 1024 });
+    await heapSample(cycle.index);
     cycles.push(await runCycle(service, mic, cycle, clips));
     await sleep(cycle.gapMs);
     heldSoFar += cycle.kind.seconds * 1000 + cycle.gapMs;
@@ -283,6 +296,10 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   const timeTrend = linearTrend(secondHalf(sums.filter((p) => p.x <= cyclesDoneAtMs - startedAtMs)).map((p) => ({ x: p.x / 3_600_000, y: p.y })));
   const cycleTrend = linearTrend(secondHalf(idleSamples).map((p) => ({ x: p.x / 100, y: p.y })));
   const trend = judgeTrend(cycleTrend, settings.maxSlope, settings.minTrendCycles);
+  const heapTrend = (pick: (h: (typeof heapSamples)[number]) => number): ReturnType<typeof linearTrend> => linearTrend(secondHalf(heapSamples.filter((h) => Number.isFinite(pick(h)))).map((h) => ({ x: h.x / 100, y: pick(h) })));
+  const heapUsedTrend = heapTrend((h) => h.heapUsedMb);
+  const heapTotalTrend = heapTrend((h) => h.heapTotalMb);
+  const externalTrend = heapTrend((h) => h.externalMb);
   const latency = percentiles(latencySoFar());
   const latencyByKind = new Map<string, number[]>();
   for (const c of cycles) {
@@ -324,6 +341,12 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   log(`- speech takes transcribed to empty text: ${emptySpeech} (the generated model's text is not real words; silence is gated)`);
   log(`- summed RSS (service + whisper-server, VmRSS every 1 s, ${sums.length} samples): peak ${peakMb} MB (service ${mbOf(peak.s?.serviceKb ?? 0)} + engine ${mbOf(peak.s?.engineKb ?? 0)}) at cycle ${peak.s?.cycle ?? '-'}, budget ${settings.budgetMb} MB; peak anonymous (RssAnon) sum ${peakAnonMb} MB`);
   log(`- RSS trend over the second half: ${cycleTrend.slope.toFixed(2)} ± ${cycleTrend.slopeStdError.toFixed(2)} MB per 100 cycles (idle samples before each press, n=${cycleTrend.n}); ${timeTrend.slope.toFixed(1)} MB/hour (all samples); verdict ${trend.verdict} (${trend.reason})`);
+  const lastHeap = heapSamples.at(-1);
+  const perHundred = (t: ReturnType<typeof linearTrend>): string => `${t.slope.toFixed(2)} ± ${t.slopeStdError.toFixed(2)}`;
+  log(
+    `- the service's V8 heap at the same points (MB per 100 cycles, second half, n=${heapUsedTrend.n}): used ${perHundred(heapUsedTrend)}, total ${perHundred(heapTotalTrend)}, external ${perHundred(externalTrend)}` +
+      (lastHeap ? `; at the end used ${lastHeap.heapUsedMb.toFixed(1)} MB of ${lastHeap.heapTotalMb.toFixed(1)} MB, external ${lastHeap.externalMb.toFixed(1)} MB` : ''),
+  );
   log(`- release -> transcript (SSE or list poll, ${viaPoll} via poll): p50 ${fmt(latency.p50)}, p95 ${fmt(latency.p95)}, max ${fmt(latency.max)} (n=${latency.n})`);
   for (const [kind, values] of latencyByKind) {
     const p = percentiles(values);
@@ -351,7 +374,7 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
       serviceExit: exit,
       counters: { before, after },
       takes: { started: ids.length, listed: summary, ok: byVerdict('ok').length, failedWithReason: byVerdict('failed-with-reason').length, lost, unfinished, emptySpeech },
-      rss: { peakMb, peakAnonMb, peakServiceMb: mbOf(peak.s?.serviceKb ?? 0), peakEngineMb: mbOf(peak.s?.engineKb ?? 0), budgetMb: settings.budgetMb, slopeMbPer100Cycles: cycleTrend, slopeMbPerHour: timeTrend, trend },
+      rss: { peakMb, peakAnonMb, peakServiceMb: mbOf(peak.s?.serviceKb ?? 0), peakEngineMb: mbOf(peak.s?.engineKb ?? 0), budgetMb: settings.budgetMb, slopeMbPer100Cycles: cycleTrend, slopeMbPerHour: timeTrend, trend, heap: { usedMbPer100Cycles: heapUsedTrend, totalMbPer100Cycles: heapTotalTrend, externalMbPer100Cycles: externalTrend, samples: heapSamples } },
       latencyMs: { all: latency, byKind: Object.fromEntries([...latencyByKind].map(([k, v]) => [k, percentiles(v)])) },
       api: { ...api, perClient: Object.fromEntries(clients.counts), sseEvents: clients.sseEvents, sseReconnects: clients.sseReconnects },
       failures,
