@@ -123,8 +123,9 @@ describe.skipIf(skip)('integrations cannot block capture', () => {
         return view.status === 'transcribed' ? view : null;
       }, 30_000, 100);
       expect(done.transcript?.state).toBe('done');
-      // Pre-roll plus the hold (the HTTP round trips add a little): no gap, nothing cut.
-      expect(done.durationMs).toBeGreaterThanOrEqual(HOLD_MS + PRE_ROLL_MS - 100);
+      // The hold, whole (the take starts before its id is seen), plus at most the pre-roll (less
+      // when the previous take ended within it) and the HTTP round trips: nothing cut.
+      expect(done.durationMs).toBeGreaterThanOrEqual(HOLD_MS);
       expect(done.durationMs).toBeLessThan(HOLD_MS + PRE_ROLL_MS + 1500);
     }
     expect(await metric('scout_audio_buffer_overruns_total')).toBe(overrunsBefore);
