@@ -123,8 +123,9 @@ describe.skipIf(skip)('integrations cannot block capture', () => {
         return view.status === 'transcribed' ? view : null;
       }, 30_000, 100);
       expect(done.transcript?.state).toBe('done');
-      // The hold, whole (the take starts before its id is seen), plus at most the pre-roll (less
-      // when the previous take ended within it) and the HTTP round trips: nothing cut.
+      // At least the hold (the take starts before its id is seen). The pre-roll is not counted
+      // on: on a loaded machine the simulated mic's pacing timer fires late, and the frames due
+      // since then are not yet in the ring when the stop press lands (CI saw 3300 ms of 3500).
       expect(done.durationMs).toBeGreaterThanOrEqual(HOLD_MS);
       expect(done.durationMs).toBeLessThan(HOLD_MS + PRE_ROLL_MS + 1500);
     }
