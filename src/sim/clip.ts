@@ -54,6 +54,8 @@ async function convertInto(
   try {
     // Pad with a second of silence so the looped clip has pauses, like real speech.
     await run('sox', [source, '-r', String(format.sampleRateHz), '-c', String(format.channels), '-b', '16', '-e', 'signed-integer', partial, 'pad', '0', '1']);
+    // sox can exit 0 having written nothing on a full card: never rename an empty clip over a good one.
+    if (!(await looksLikeWav(partial))) throw new Error(`sox wrote no usable clip to ${partial} (is the card full?)`);
     await rename(partial, target);
   } finally {
     await rm(partial, { force: true });
