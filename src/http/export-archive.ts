@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { audioFilePath } from '../store/audio-path.js';
 import type { Store } from '../store/store.js';
 import { renderTranscript, TRANSCRIPT_FORMATS } from '../transcribe/formats.js';
-import { TAR_BLOCK_BYTES, tarEnd, tarEntry, type TarEntry } from '../util/tar.js';
+import { tarEnd, tarEntry, tarEntryBytes, type TarEntry } from '../util/tar.js';
 
 export interface ExportDeps {
   readonly store: Store;
@@ -49,11 +49,6 @@ export interface ExportPlan {
   readonly files: readonly PlannedFile[];
   /** The exact length of the archive stream. */
   readonly bytes: number;
-}
-
-/** Bytes one entry takes in the archive: header, body, padding to the block. */
-function entryBytes(size: number): number {
-  return TAR_BLOCK_BYTES + Math.ceil(size / TAR_BLOCK_BYTES) * TAR_BLOCK_BYTES;
 }
 
 /** Every file of the archive and its exact length; recordings oldest first, the manifest last. */
@@ -94,7 +89,7 @@ export async function planExport(
     'utf8',
   );
   files.push({ entry: { name: `${folder}/manifest.json`, size: manifest.length, mtimeMs: deps.nowMs() }, source: { kind: 'bytes', bytes: manifest } });
-  const bytes = files.reduce((sum, file) => sum + entryBytes(file.entry.size), 0) + tarEnd().length;
+  const bytes = files.reduce((sum, file) => sum + tarEntryBytes(file.entry.size), 0) + tarEnd().length;
   return { files, bytes };
 }
 

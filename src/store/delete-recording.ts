@@ -33,8 +33,9 @@ export type DeleteResult =
 /**
  * The database half of a delete, in one transaction: jobs, transcript and its history (and, by
  * trigger, the search document), the integrations' deliveries of it (pending or logged: private
- * speech must not outlive the delete there), the recording, and the journal entry for its file. Either all of it lands or
- * none. Exported on its own so a test can "crash" between it and the unlink.
+ * speech must not outlive the delete there), the recording, and the journal entry for its file.
+ * Either all of it lands or none. Exported on its own so a test can "crash" between it and the
+ * unlink.
  */
 export function deleteRecordingRows(store: DeletionStore, id: string, nowMs: () => number = Date.now): DeleteRowsResult {
   return store.transaction((): DeleteRowsResult => {

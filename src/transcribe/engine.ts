@@ -152,9 +152,9 @@ const STDERR_LOG_INTERVAL_MS = 60_000;
 const HEALTHY_AFTER_MS = 30_000;
 
 /**
- * Encoder context for a clip: its own frames plus a margin, capped at the full window. 64 frames
- * of margin (314 for 5 s, 614 for 11 s) kept the text of every clip tried on tiny.en while cutting
- * the encoder's cost to about the clip's share of the 30 s window (bench/README.md).
+ * Encoder context for a clip: its own frames plus a margin (64 frames: 314 for 5 s, 614 for
+ * 11 s), capped at the full window. Cutting it to the clip is the biggest lever for short takes:
+ * the encoder's cost falls to about the clip's share of the 30 s window (bench/README.md).
  */
 export function audioCtxFor(durationMs: number, marginFrames = 64): number {
   return Math.min(MAX_AUDIO_CTX, Math.ceil(durationMs / ENCODER_FRAME_MS) + marginFrames);

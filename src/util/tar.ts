@@ -65,7 +65,16 @@ export function tarHeader(entry: TarEntry): Buffer {
 
 /** Zeros from `size` up to the next block boundary (empty when it is one already). */
 export function tarPadding(size: number): Buffer {
-  return Buffer.alloc((TAR_BLOCK_BYTES - (size % TAR_BLOCK_BYTES)) % TAR_BLOCK_BYTES);
+  return Buffer.alloc(paddingBytes(size));
+}
+
+function paddingBytes(size: number): number {
+  return (TAR_BLOCK_BYTES - (size % TAR_BLOCK_BYTES)) % TAR_BLOCK_BYTES;
+}
+
+/** Bytes one entry of `size` takes in the archive: header, body and padding to the block. */
+export function tarEntryBytes(size: number): number {
+  return TAR_BLOCK_BYTES + size + paddingBytes(size);
 }
 
 /** The end of an archive: two zero blocks. */

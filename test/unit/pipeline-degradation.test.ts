@@ -1,7 +1,7 @@
 import { idleSnapshot } from '../helpers/resources.js';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { FaultBoard } from '../../src/ops/faults.js';
 import type { ResourceSnapshot } from '../../src/ops/resources.js';
 import { DegradePolicy, type DegradeDecision, type DegradeSettings } from '../../src/transcribe/degrade.js';
@@ -12,6 +12,35 @@ const idle = idleSnapshot();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A pipeline over stand-in engine and transcriber; `reconfigured` lists the thread counts it asked for. */
+function pipelineOn(policy: DegradePolicy, resources: () => ResourceSnapshot, options: { reviewPeriodMs: number; faults: FaultBoard; logger: Logger }): { pipeline: TranscriptionPipeline; reconfigured: number[] } {
+  const reconfigured: number[] = [];
+  const engine = {
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    status: () => ({ threads: 3, restarts: 0, state: 'ready' }),
+    loadModel: () => Promise.resolve(),
+    reconfigure: (change: { threads?: number }) => {
+      if (change.threads !== undefined) reconfigured.push(change.threads);
+      return Promise.resolve();
+    },
+  };
+  const transcriber = { start: () => Promise.resolve(), stop: () => Promise.resolve(), wake: () => undefined, status: () => ({ breaker: 'closed', queueSize: 0 }) };
+  const pipeline = new TranscriptionPipeline({
+    engine,
+    transcriber,
+    policy,
+    catalog: { check: () => Promise.resolve({ path: '/nope', check: { ok: false, reason: 'not installed' } }) },
+    model: { tier: 'normal', path: '/models/normal.bin', placeholder: false },
+    normalModelSha256: null,
+    serverBuilt: true,
+    adaptive: true,
+    resources,
+    ...options,
+  } as unknown as PipelineOptions);
+  return { pipeline, reconfigured };
+}
+
 describe('the pipeline applies degradation decisions', () => {
   it('a transition reconfigures the engine and is logged at info; a reason change only at debug; an unchanged sample does nothing', async () => {
     // One sample enters a level and no dwell, so a real-time review every 20 ms walks the script.
@@ -19,40 +48,9 @@ describe('the pipeline applies degradation decisions', () => {
     const policy = new DegradePolicy(settings, { threads: 3, beamSize: 2, alsaPeriodMs: 50, alsaBufferMs: 500 }, Date.now());
     const script: ResourceSnapshot[] = [idle, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79 }, { ...idle, socTempC: 79, memPressureSomeAvg10: 30 }].map((snapshot, index) => ({ ...snapshot, sampledAtMs: index + 1 }));
     let sample = 0;
-    const reconfigured: number[] = [];
-    const engine = {
-      start: () => Promise.resolve(),
-      stop: () => Promise.resolve(),
-      status: () => ({ threads: 3, restarts: 0, state: 'ready' }),
-      loadModel: () => Promise.resolve(),
-      reconfigure: (change: { threads?: number }) => {
-        if (change.threads !== undefined) reconfigured.push(change.threads);
-        return Promise.resolve();
-      },
-    };
-    const transcriber = {
-      start: () => Promise.resolve(),
-      stop: () => Promise.resolve(),
-      wake: () => undefined,
-      status: () => ({ breaker: 'closed', queueSize: 0 }),
-    };
-    const catalog = { check: () => Promise.resolve({ path: '/nope', check: { ok: false, reason: 'not installed' } }) };
     const faults = new FaultBoard(silentLogger());
     const { logger, lines } = captureLogger();
-    const pipeline = new TranscriptionPipeline({
-      engine,
-      transcriber,
-      policy,
-      catalog,
-      model: { tier: 'normal', path: '/models/normal.bin', placeholder: false },
-      normalModelSha256: null,
-      serverBuilt: true,
-      adaptive: true,
-      reviewPeriodMs: 20,
-      resources: () => script[Math.min(sample++, script.length - 1)] ?? idle,
-      faults,
-      logger,
-    } as unknown as PipelineOptions);
+    const { pipeline, reconfigured } = pipelineOn(policy, () => script[Math.min(sample++, script.length - 1)] ?? idle, { reviewPeriodMs: 20, faults, logger });
     const seen: DegradeDecision[] = [];
     pipeline.onDegradationChange((decision) => seen.push(decision));
     await pipeline.start();
@@ -82,28 +80,7 @@ describe('the pipeline applies degradation decisions', () => {
     const settings: DegradeSettings = { ...loadConfig({ path: null, env: {} }).config.degradation, spikeSamples: 3, dwellMs: 0 };
     const policy = new DegradePolicy(settings, { threads: 3, beamSize: 2, alsaPeriodMs: 50, alsaBufferMs: 500 }, Date.now());
     let current: ResourceSnapshot = { ...idle, socTempC: 79, sampledAtMs: 1 };
-    const engine = {
-      start: () => Promise.resolve(),
-      stop: () => Promise.resolve(),
-      status: () => ({ threads: 3, restarts: 0, state: 'ready' }),
-      loadModel: () => Promise.resolve(),
-      reconfigure: () => Promise.resolve(),
-    };
-    const transcriber = { start: () => Promise.resolve(), stop: () => Promise.resolve(), wake: () => undefined, status: () => ({ breaker: 'closed', queueSize: 0 }) };
-    const pipeline = new TranscriptionPipeline({
-      engine,
-      transcriber,
-      policy,
-      catalog: { check: () => Promise.resolve({ path: '/nope', check: { ok: false, reason: 'not installed' } }) },
-      model: { tier: 'normal', path: '/models/normal.bin', placeholder: false },
-      normalModelSha256: null,
-      serverBuilt: true,
-      adaptive: true,
-      reviewPeriodMs: 10,
-      resources: () => current,
-      faults: new FaultBoard(silentLogger()),
-      logger: silentLogger(),
-    } as unknown as PipelineOptions);
+    const { pipeline } = pipelineOn(policy, () => current, { reviewPeriodMs: 10, faults: new FaultBoard(silentLogger()), logger: silentLogger() });
     await pipeline.start();
     try {
       // One hot sample, reviewed ~20 times: still one sample.
