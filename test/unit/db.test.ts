@@ -9,6 +9,7 @@ import {
   closeDatabase,
   DatabaseTooNewError,
   openDatabase,
+  PAGE_CACHE_KIB,
   schemaVersion,
   type Database,
 } from '../../src/store/db.js';
@@ -42,6 +43,9 @@ describe('openDatabase', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    // Negative = KiB; not better-sqlite3's compiled-in -16000 (16 MB of private RSS as the database grows).
+    expect(db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
+    expect(PAGE_CACHE_KIB).toBeLessThanOrEqual(2000);
     const tables = db
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
       .pluck()
