@@ -1,12 +1,13 @@
 /**
- * The soak: the compiled service as systemd runs it, real arecord on a real-time PulseAudio fake
+ * The soak: the compiled service under the project's unit in a real systemd as PID 1 (or, with
+ * --direct, as the soak's own child), real arecord on a real-time PulseAudio fake
  * mic, real whisper-server with the generated tiny.en-shaped q8_0 model, N press/speak/release
  * cycles of mixed length while API and SSE clients poll. Reports crashes, restarts, overruns,
  * lost and unfinished takes, the summed RSS of service + engine and release-to-transcript latency;
  * exits non-zero on any loss or crash, a peak over the budget or an upward RSS trend.
  *
  *   npm run soak -- --recordings 200 [--mix silence=25,2=50,30=20,120=5] [--seed 1]
- *                   [--budget-mb 215] [--max-slope-mb 2] [--json PATH] [--engine-nice 0]
+ *                   [--budget-mb 215] [--max-slope-mb 2] [--json PATH] [--engine-nice 0] [--direct]
  *
  * How it runs and what each figure means: docs/RELIABILITY.md ("Soak").
  */
@@ -26,7 +27,9 @@ import { formatDuration, Progress } from '../bench/soak/progress.js';
 import { loadedModel, startService, type LoadedModel, type Service } from '../bench/soak/service.js';
 import { judgeTrend, linearTrend, percentiles, secondHalf } from '../bench/soak/stats.js';
 import { checkTake, drain, type CycleRecord, type TakeCheck } from '../bench/soak/takes.js';
+import { startSystemdService } from '../bench/soak/systemd-service.js';
 import { startPulseFakeMic, type PulseFakeMic } from '../test/helpers/fake-alsa.js';
+import { systemdNsUnavailableReason } from '../test/helpers/systemd-ns.js';
 import { ensureModel, ensureWhisperBuilt, repoDir } from '../test/helpers/whisper.js';
 
 const { values: args } = parseArgs({
@@ -41,6 +44,7 @@ const { values: args } = parseArgs({
     'engine-nice': { type: 'string', default: '0' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    direct: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -160,19 +164,17 @@ async function main(): Promise<number> {
   const buildName = `soak-${process.pid}`;
   log(`soak: building the service (tsc -> .cache/bench/${buildName}/dist) ...`);
   const mainJs = await buildApp(buildName, log);
-  const mic = await startPulseFakeMic({ sampleRateHz: 48_000, channels: 1 });
+  const underSystemd = !args.direct && (await canUseSystemd());
+  if (underSystemd === null) return 1;
+  const mic = await startPulseFakeMic({ sampleRateHz: 48_000, channels: 1 }, { openToAll: underSystemd });
   const micEnv = { XDG_RUNTIME_DIR: mic.env['XDG_RUNTIME_DIR'], PULSE_SERVER: mic.env['PULSE_SERVER'], HOME: mic.env['HOME'] };
+  const unitPath = join(repoDir, 'systemd', 'scout.service');
+  const engineNiceness = Math.round(number('engine-nice', args['engine-nice']));
   let service: Service | null = null;
   try {
-    service = await startService({
-      mainJs,
-      unitPath: join(repoDir, 'systemd', 'scout.service'),
-      dataDir,
-      modelPath: q8,
-      micEnv,
-      engineNiceness: Math.round(number('engine-nice', args['engine-nice'])),
-      logPath,
-    });
+    service = underSystemd
+      ? await startSystemdService({ mainJs, unitPath, modelPath: q8, pulseDir: mic.dir, workDir: work, engineNiceness, log })
+      : await startService({ mainJs, unitPath, dataDir, modelPath: q8, micEnv, engineNiceness, logPath });
     return await soak(service, mic, plan, clips, { recordings, seed, mixSpec, budgetMb, maxSlope, minTrendCycles, wallStart, work, q8 });
   } finally {
     await service?.stop();
@@ -182,6 +184,22 @@ async function main(): Promise<number> {
       await rm(dirname(dirname(dirname(mainJs))), { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Whether the service can run under systemd here. Without root or namespaces the soak runs it as
+ * its own child and says so, except in CI (SCOUT_REQUIRE_ALL=1), where that would hide a layer:
+ * null means refuse.
+ */
+async function canUseSystemd(): Promise<boolean | null> {
+  const reason = await systemdNsUnavailableReason();
+  if (reason === null) return true;
+  if (process.env['SCOUT_REQUIRE_ALL'] === '1') {
+    console.error(`soak: cannot run the service under systemd (${reason}) and SCOUT_REQUIRE_ALL=1: refusing to run it any other way`);
+    return null;
+  }
+  log(`soak: cannot run the service under systemd here (${reason}): running it as a direct child instead (--direct)`);
+  return false;
 }
 
 interface SoakSettings {
@@ -204,7 +222,7 @@ function describeModel(model: LoadedModel): string {
 }
 
 async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedCycle[], clips: Map<string, string>, settings: SoakSettings): Promise<number> {
-  log(`soak: service pid ${service.pid}: node ${service.flags.join(' ')} ${basename(dirname(dirname(dirname(service.child.spawnargs.at(-1) ?? ''))))}/dist/src/main.js, NODE_ENV=production, config ${JSON.stringify(service.config)}`);
+  log(`soak: service pid ${service.pid}: ${service.how}; config ${JSON.stringify(service.config)}`);
   const firstEngine = service.enginePid();
   const model = firstEngine === undefined ? null : await loadedModel(service, firstEngine);
   if (!model?.isQ8) {
@@ -223,12 +241,18 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   const idleSamples: { x: number; y: number }[] = [];
   // The service's own view at the same idle point: a JS leak shows in the V8 heap in use; RSS
   // rising with a flat heap is the allocator or V8 keeping freed pages, not lost objects.
-  const heapSamples: { x: number; heapUsedMb: number; heapTotalMb: number; externalMb: number }[] = [];
+  const heapSamples: { x: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; spacesMb: Record<string, number> }[] = [];
   const heapSample = async (x: number): Promise<void> => {
     try {
       const metrics = parseMetrics((await service.api<string>('/metrics')).body);
       const mb = (name: string): number => (metrics.get(name) ?? Number.NaN) / 1_048_576;
-      heapSamples.push({ x, heapUsedMb: mb('nodejs_heap_size_used_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes'), externalMb: mb('nodejs_external_memory_bytes') });
+      // Which of V8's spaces holds the capacity (old, code, large objects, ...), for the JSON.
+      const spacesMb: Record<string, number> = {};
+      for (const [series, value] of metrics) {
+        const space = /^nodejs_heap_space_size_total_bytes\{space="([^"]+)"\}$/.exec(series)?.[1];
+        if (space !== undefined) spacesMb[space] = value / 1_048_576;
+      }
+      heapSamples.push({ x, heapUsedMb: mb('nodejs_heap_size_used_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes'), externalMb: mb('nodejs_external_memory_bytes'), spacesMb });
     } catch {
       // A missed sample only thins the series.
     }
@@ -281,6 +305,7 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   if (!crashed) for (const cycle of cycles) checks.push(await checkTake(service, cycle));
   const summary = crashed ? null : await service.api<{ recordings: { count: number } }>('/api/summary').then((r) => r.body.recordings.count).catch(() => null);
   const after = crashed ? null : await counters(service);
+  const unitRestarts = await service.restarts().catch(() => Number.NaN);
   const lastEngine = service.enginePid();
   const finalModel = lastEngine === undefined ? null : await loadedModel(service, lastEngine);
   clients.stop();
@@ -312,13 +337,14 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   const api = clients.totals();
   const engineRestarts = delta('engineRestarts');
   const fatal = delta('fatalErrors');
-  const crashes = (crashed ? 1 : 0) + (fatal ?? 0) + (engineRestarts ?? 0);
+  const crashes = (crashed ? 1 : 0) + (fatal ?? 0) + (engineRestarts ?? 0) + (Number.isFinite(unitRestarts) ? unitRestarts : 0);
   const peakMb = Math.round(peak.y * 10) / 10;
   const modelOk = finalModel?.isQ8 === true;
   const failures: string[] = [];
   if (crashed) failures.push(`the service exited (code ${exit.code}, signal ${exit.signal}) at cycle ${crashedAt ?? cycles.length}`);
   if (fatal !== null && fatal > 0) failures.push(`${fatal} fatal error(s) counted`);
   if (engineRestarts !== null && engineRestarts > 0) failures.push(`whisper-server restarted ${engineRestarts} time(s)`);
+  if (!Number.isFinite(unitRestarts) || unitRestarts > 0) failures.push(`systemd restarted the service ${unitRestarts} time(s)`);
   if (lost > 0) failures.push(`${lost} take(s) lost or truncated`);
   if (unfinished > 0) failures.push(`${unfinished} take(s) unfinished after ${drainTimeoutMs / 1000} s`);
   if (cycleProblems.length > 0) failures.push(`${cycleProblems.length} cycle(s) with a problem`);
@@ -333,9 +359,9 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   log(`## Soak: ${cycles.length}/${plan.length} cycles, mix ${settings.mixSpec}, seed ${settings.seed}`);
   log('');
   log(`- model the engine loaded: ${finalModel ? describeModel(finalModel) : '(no engine)'}`);
-  log(`- service: node ${service.flags.join(' ')} dist/src/main.js, NODE_ENV=production, direct child (not under systemd); capture: arecord -D pulse (PulseAudio null-sink monitor, real time), speech by paplay`);
+  log(`- service: ${service.how}; capture: arecord -D pulse (PulseAudio null-sink monitor, real time), speech by paplay`);
   log(`- wall time ${formatDuration(wallMs)} (cycles ${formatDuration(cyclesDoneAtMs - startedAtMs)}); load average at the end ${loadAverage()}`);
-  log(`- crashes: ${crashes} (service exits ${crashed ? 1 : 0}, fatal errors ${fatal ?? '?'}, whisper-server restarts ${engineRestarts ?? '?'}; engine pids seen ${sampler.enginePids.size})`);
+  log(`- crashes: ${crashes} (service exits ${crashed ? 1 : 0}, systemd restarts ${unitRestarts}, fatal errors ${fatal ?? '?'}, whisper-server restarts ${engineRestarts ?? '?'}; engine pids seen ${sampler.enginePids.size})`);
   log(`- restarts: capture (arecord) ${delta('captureRestarts') ?? '?'}, engine ${engineRestarts ?? '?'}; overruns ${delta('overruns') ?? '?'}; SSE clients dropped ${delta('sseDropped') ?? '?'}, SSE reconnects ${clients.sseReconnects}`);
   log(`- takes: ${ids.length} started, ${byVerdict('ok').length} transcribed, ${byVerdict('failed-with-reason').length} failed with a reason, ${lost} lost/truncated, ${unfinished} unfinished, ${stillOpen.length} open at the drain deadline; the service lists ${summary ?? '?'}`);
   log(`- speech takes transcribed to empty text: ${emptySpeech} (the generated model's text is not real words; silence is gated)`);
@@ -371,6 +397,8 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
       wallMs,
       cyclesMs: cyclesDoneAtMs - startedAtMs,
       crashes,
+      service: service.how,
+      unitRestarts,
       serviceExit: exit,
       counters: { before, after },
       takes: { started: ids.length, listed: summary, ok: byVerdict('ok').length, failedWithReason: byVerdict('failed-with-reason').length, lost, unfinished, emptySpeech },

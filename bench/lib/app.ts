@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir, repoDir } from '../../test/helpers/whisper.js';
 
@@ -27,8 +27,10 @@ export async function buildApp(name: string, log: (line: string) => void): Promi
     const stdout = (error as { stdout?: string }).stdout ?? '';
     log(`tsc reported errors (emitted anyway): ${stdout.split('\n').slice(0, 3).join(' | ')}`);
   }
+  // Relative links: the same tree works where the project is bound elsewhere (/opt/scout in the
+  // soak's systemd namespace).
   for (const entry of ['src', '.cache', 'package.json']) {
-    if (!existsSync(join(appDir, entry))) await symlink(join(repoDir, entry), join(appDir, entry));
+    if (!existsSync(join(appDir, entry))) await symlink(relative(appDir, join(repoDir, entry)), join(appDir, entry));
   }
   const main = join(appDir, 'dist', 'src', 'main.js');
   if (!existsSync(main)) throw new Error(`build produced no ${main}`);

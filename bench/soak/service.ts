@@ -1,16 +1,15 @@
 /**
- * The service under soak, started the way systemd/scout.service starts it: compiled JS, the unit's
- * ExecStart flags (`node --max-semi-space-size=2 dist/src/main.js`), NODE_ENV=production, the
- * working directory the unit gives, and a config file shaped like the one install-pi.sh writes
- * (SCOUT_CONFIG instead of /etc/scout/scout.json). Not inside systemd: a direct child of the soak,
- * so it is never restarted behind the soak's back (a crash is seen, not healed).
+ * The service under soak, and what both ways of running it share: the `Service` the soak drives,
+ * the unit's ExecStart flags and environment read from systemd/scout.service, the soak's config,
+ * and the model check. Under systemd (the default): `systemd-service.ts`. As a direct child of the
+ * soak (`--direct`, for a machine without root): `startService` below.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync, realpathSync, type WriteStream } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, dirname as parentOf, join } from 'node:path';
+import { basename, dirname, dirname as parentOf, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { validateConfig } from '../../src/config.js';
 import { readGgmlModelInfo } from '../../src/transcribe/model-file.js';
@@ -59,7 +58,9 @@ export interface LoadedModel {
 }
 
 export interface Service {
-  readonly child: ChildProcess;
+  /** How the service runs, for the report: "direct child (not under systemd)" or "under systemd 252 ...". */
+  readonly how: string;
+  /** The service's main pid as this process sees it (the host's, under systemd). */
   readonly pid: number;
   readonly base: string;
   readonly token: string;
@@ -67,13 +68,20 @@ export interface Service {
   readonly config: Record<string, unknown>;
   /** Log lines at warn and above, by message. */
   readonly problems: Map<string, number>;
+  /** Non-null once the service has exited (under systemd: also once it was restarted). */
   exitInfo(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** Restarts by systemd (NRestarts); 0 for a direct child, which is never restarted. */
+  restarts(): Promise<number>;
   api<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
   enginePid(): number | undefined;
+  /** A path as the service sees it, resolved (symlinks followed) where the service runs. */
+  realpath(path: string): Promise<string>;
+  /** A path as the service sees it, as this process can open it. */
+  hostPath(path: string): string;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on('error', reject);
@@ -85,6 +93,76 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The soak's configuration, shaped like the one install-pi.sh writes; dataDir only for a direct child. */
+export function soakConfig(port: number, engineNiceness: number, dataDir?: string): Record<string, unknown> {
+  return {
+    ...(dataDir === undefined ? {} : { dataDir }),
+    audio: { backend: 'alsa', device: 'pulse', sampleRateHz: 48000, channels: 1 },
+    // The button is pressed over HTTP (the simulator's fake GPIO): there is no gpio-keys device here.
+    gpio: { backend: 'fake' },
+    http: { host: '127.0.0.1', port },
+    transcription: { niceness: engineNiceness },
+  };
+}
+
+/** pino's level numbers, for logs written with level labels (the service's production format). */
+const LEVEL_NUMBERS: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
+/** Counts one structured log line by message when it is a warning or worse (or not JSON at all). */
+export function countProblem(problems: Map<string, number>, text: string): void {
+  let key: string | null;
+  try {
+    const line = JSON.parse(text) as { level?: number | string; msg?: string };
+    const level = typeof line.level === 'number' ? line.level : (LEVEL_NUMBERS[line.level ?? ''] ?? 0);
+    key = level >= 40 ? (line.msg ?? '?') : null;
+  } catch {
+    key = '(unparsed stdout line)';
+  }
+  if (key !== null) problems.set(key, (problems.get(key) ?? 0) + 1);
+}
+
+/** Bearer-token API calls with a 30 s timeout; JSON bodies parsed, anything else as text. */
+export function apiClient(base: string, token: string): Service['api'] {
+  return async <T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    const response = await fetch(base + path, { ...init, headers, signal: AbortSignal.timeout(30_000) });
+    const type = response.headers.get('content-type') ?? '';
+    const body = (type.includes('json') ? await response.json() : await response.text()) as T;
+    return { status: response.status, body };
+  };
+}
+
+/** The engine: the whisper-server child of the service's main process. */
+export function engineChildOf(pid: number): number | undefined {
+  return childPids(pid).find((p) => processName(p).startsWith('whisper-server'));
+}
+
+/** Waits until the API answers with capture running and whisper-server started; stops the service and throws otherwise. */
+export async function waitUntilUp(service: Service, timeoutMs: number, logPath: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (service.exitInfo() !== null) throw new Error(`the service exited while starting (see ${logPath})`);
+    try {
+      const state = await service.api<{ audio: { state: string } }>('/api/state');
+      if (state.status === 200 && state.body.audio.state === 'running' && service.enginePid() !== undefined) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await service.stop();
+      throw new Error(`the service was not up with capture running and whisper-server started within ${timeoutMs / 1000} s (see ${logPath})`);
+    }
+    await sleep(250);
+  }
+}
+
+/**
+ * The service as a direct child of the soak, started the way the unit starts it (flags,
+ * environment, working directory), with SCOUT_CONFIG instead of /etc/scout/scout.json. For a
+ * machine that cannot boot systemd in a namespace (no root): nothing restarts it, and nothing
+ * applies the unit's sandbox, memory limit or watchdog.
+ */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const unitText = readFileSync(options.unitPath, 'utf8');
   const flags = unitNodeFlags(unitText);
@@ -94,14 +172,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const normalModel = validateConfig({ dataDir: options.dataDir }).transcription.normalModel;
   await symlink(options.modelPath, join(modelsDir, normalModel));
   const port = await freePort();
-  const config = {
-    dataDir: options.dataDir,
-    audio: { backend: 'alsa', device: 'pulse', sampleRateHz: 48000, channels: 1 },
-    // The button is pressed over HTTP (the simulator's fake GPIO): there is no gpio-keys device here.
-    gpio: { backend: 'fake' },
-    http: { host: '127.0.0.1', port },
-    transcription: { niceness: options.engineNiceness },
-  };
+  const config = soakConfig(port, options.engineNiceness, options.dataDir);
   const configPath = join(options.dataDir, 'scout.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
   const token = randomBytes(24).toString('base64url');
@@ -124,26 +195,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   child.on('exit', (code, signal) => (exitInfo = { code, signal }));
   createInterface({ input: child.stdout }).on('line', (text) => {
     log.write(text + '\n');
-    try {
-      const line = JSON.parse(text) as { level?: number; msg?: string };
-      if ((line.level ?? 0) >= 40) problems.set(line.msg ?? '?', (problems.get(line.msg ?? '?') ?? 0) + 1);
-    } catch {
-      problems.set('(unparsed stdout line)', (problems.get('(unparsed stdout line)') ?? 0) + 1);
-    }
+    countProblem(problems, text);
   });
   child.stderr?.setEncoding('utf8').on('data', (text: string) => log.write(`[stderr] ${text}`));
   const base = `http://127.0.0.1:${port}`;
-  const api = async <T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> => {
-    const headers = new Headers(init?.headers);
-    headers.set('authorization', `Bearer ${token}`);
-    const response = await fetch(base + path, { ...init, headers, signal: AbortSignal.timeout(30_000) });
-    const type = response.headers.get('content-type') ?? '';
-    const body = (type.includes('json') ? await response.json() : await response.text()) as T;
-    return { status: response.status, body };
-  };
   const pid = child.pid ?? 0;
   const service: Service = {
-    child,
+    how: `node ${flags.join(' ')} ${basename(parentOf(parentOf(dirname(options.mainJs))))}/dist/src/main.js, NODE_ENV=production, direct child (not under systemd: no restarts, sandbox, MemoryMax or watchdog)`,
     pid,
     base,
     token,
@@ -151,8 +209,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     config,
     problems,
     exitInfo: () => exitInfo,
-    api,
-    enginePid: () => childPids(pid).find((p) => processName(p).startsWith('whisper-server')),
+    restarts: () => Promise.resolve(0),
+    api: apiClient(base, token),
+    enginePid: () => engineChildOf(pid),
+    realpath: (path) => Promise.resolve(realpathSync(path)),
+    hostPath: (path) => path,
     stop: async () => {
       if (exitInfo === null) child.kill('SIGTERM');
       const deadline = Date.now() + 20_000;
@@ -161,21 +222,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       await new Promise<void>((resolve) => log.end(resolve));
     },
   };
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exitInfo !== null) throw new Error(`the service exited while starting (see ${options.logPath})`);
-    try {
-      const state = await api<{ audio: { state: string } }>('/api/state');
-      if (state.status === 200 && state.body.audio.state === 'running' && service.enginePid() !== undefined) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await service.stop();
-      throw new Error(`the service was not up with capture running and whisper-server started within 90 s (see ${options.logPath})`);
-    }
-    await sleep(250);
-  }
+  await waitUntilUp(service, 90_000, options.logPath);
   return service;
 }
 
@@ -201,8 +248,8 @@ export async function loadedModel(service: Service, enginePid: number): Promise<
     // gone: engineFile stays empty, which fails the check
   }
   const argument = modelArgument(cmdline);
-  const engineFile = argument === undefined ? '' : realpathSync(argument);
-  const info = engineFile === '' ? null : await readGgmlModelInfo(engineFile, 0);
+  const engineFile = argument === undefined ? '' : await service.realpath(argument);
+  const info = engineFile === '' ? null : await readGgmlModelInfo(service.hostPath(engineFile), 0);
   const tensorTypes: Record<string, number> = {};
   for (const tensor of info?.tensors ?? []) {
     const name = GGML_TYPE_NAMES[tensor.type] ?? `type${tensor.type}`;
@@ -210,6 +257,6 @@ export async function loadedModel(service: Service, enginePid: number): Promise<
   }
   // whisper.cpp keeps 1-D tensors (biases, norms) and the conv layers in f32/f16; every quantized one must be q8_0.
   const quantized = Object.keys(tensorTypes).filter((t) => t !== 'f32' && t !== 'f16');
-  const isQ8 = model?.placeholder === false && quantized.length === 1 && quantized[0] === 'q8_0' && realpathSync(model.path) === engineFile;
+  const isQ8 = model?.placeholder === false && quantized.length === 1 && quantized[0] === 'q8_0' && (await service.realpath(model.path)) === engineFile;
   return { statePath: model?.path ?? '(transcription off)', placeholder: model?.placeholder ?? true, engineFile, tensorTypes, ftype: info?.hparams.ftype ?? -1, isQ8 };
 }

@@ -18,7 +18,7 @@
  * open succeed. `removeInfile()` / `writeInfile()` are the unplug and replug.
  */
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -142,6 +142,8 @@ export interface PulseFakeMic {
   readonly env: NodeJS.ProcessEnv;
   /** ALSA device name that records the fake mic in real time. */
   readonly device: 'pulse';
+  /** The daemon's runtime directory; its socket is `pulse/native` inside. */
+  readonly dir: string;
   /** Plays a WAV into the fake mic in real time (paplay); resolves when it has been played. */
   play(wavPath: string): Promise<void>;
   /** Stops the daemon but keeps its directory: the mic is gone (arecord fails to open, or dies). */
@@ -159,8 +161,11 @@ export interface PulseFakeMic {
  * pulseaudio-utils and libasound2-plugins. Used where a test needs a child that stays alive
  * (kill, SIGSTOP, real-time pacing) without the file plugin's unpaced flood.
  */
-export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic> {
+export async function startPulseFakeMic(format: PcmFormat, options: { readonly openToAll?: boolean } = {}): Promise<PulseFakeMic> {
   const dir = await mkdtemp(join(tmpdir(), 'scout-pulse-'));
+  // openToAll: another user (the unit's scout user, in a systemd namespace the directory is bound
+  // into) connects without this user's cookie. Only for a throwaway test daemon.
+  const protocol = options.openToAll ? '--load=module-native-protocol-unix auth-anonymous=1' : '--load=module-native-protocol-unix';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     XDG_RUNTIME_DIR: dir,
@@ -177,11 +182,15 @@ export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic
         '--exit-idle-time=-1',
         '--use-pid-file=yes',
         `--load=module-null-sink sink_name=fakemic rate=${format.sampleRateHz} channels=${format.channels}`,
-        '--load=module-native-protocol-unix',
+        protocol,
       ],
       { env },
     );
     await execFileAsync('pactl', ['set-default-source', 'fakemic.monitor'], { env });
+    if (options.openToAll) {
+      await chmod(dir, 0o755);
+      await chmod(join(dir, 'pulse'), 0o755);
+    }
   };
   const pidFile = join(dir, 'pulse', 'pid');
   const daemonPid = async (): Promise<number | undefined> => {
@@ -211,6 +220,7 @@ export async function startPulseFakeMic(format: PcmFormat): Promise<PulseFakeMic
   return {
     env,
     device: 'pulse',
+    dir,
     play: async (wavPath) => {
       await execFileAsync('paplay', ['-d', 'fakemic', wavPath], { env });
     },

@@ -1,8 +1,9 @@
 /**
  * A real systemd (Debian bookworm, systemd 252) as PID 1 in fresh namespaces, for system tests.
  *
- * How: a bookworm minbase rootfs with systemd, systemd-sysv and dbus
- * is debootstrapped once into `.cache/systemd-root` (mirror from this machine's own apt sources).
+ * How: a bookworm minbase rootfs with systemd, systemd-sysv, dbus and the appliance's runtime
+ * packages (`rootfsPackages`) is debootstrapped once into `.cache/systemd-root` (mirror from this
+ * machine's own apt sources; rebuilt when the package list changes).
  * Each boot mounts an overlay over it (so units, users and state never touch the cache and two
  * test files can boot at once), binds the host's node binary and the project (read-only, at
  * /opt/scout), and runs `unshare --pid --fork --mount --uts --ipc` a script that ends in
@@ -24,6 +25,22 @@ export const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '../.
 export const rootfsCacheDir = join(projectDir, '.cache', 'systemd-root');
 /** Where the project appears inside the rootfs, read-only; matches the unit's ExecStart. */
 export const projectDirInside = '/opt/scout';
+/**
+ * What debootstrap adds to minbase: systemd itself, and what the appliance runs under it on a Pi
+ * (arecord; the ALSA PulseAudio plugin, for the soak's real-time fake mic).
+ */
+export const rootfsPackages = ['systemd', 'systemd-sysv', 'dbus', 'alsa-utils', 'libasound2-plugins'] as const;
+/** Written last into the cache: the package list it was built with. Another list means a rebuild. */
+const stampFile = join(rootfsCacheDir, '.scout-packages');
+const stampText = `${rootfsPackages.join(',')}\n`;
+
+function rootfsCurrent(): boolean {
+  try {
+    return readFileSync(stampFile, 'utf8') === stampText;
+  } catch {
+    return false;
+  }
+}
 
 export interface RunResult {
   readonly code: number;
@@ -52,8 +69,8 @@ export async function systemdNsUnavailableReason(): Promise<string | null> {
   for (const tool of ['nsenter', 'chroot', 'mount']) {
     if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) return `${tool} not installed`;
   }
-  if (!existsSync(join(rootfsCacheDir, 'lib/systemd/systemd')) && (await run('sh', ['-c', 'command -v debootstrap'])).code !== 0) {
-    return 'no cached rootfs and debootstrap not installed (Debian package debootstrap)';
+  if (!rootfsCurrent() && (await run('sh', ['-c', 'command -v debootstrap'])).code !== 0) {
+    return 'no current cached rootfs and debootstrap not installed (Debian package debootstrap)';
   }
   return null;
 }
@@ -100,7 +117,7 @@ function hostCodename(): string {
  * beside the cache and renamed, so a half-built rootfs is never used.
  */
 export async function ensureRootfs(log: (line: string) => void = () => {}): Promise<{ builtMs: number | null }> {
-  if (existsSync(join(rootfsCacheDir, 'lib/systemd/systemd'))) return { builtMs: null };
+  if (rootfsCurrent()) return { builtMs: null };
   const lock = `${rootfsCacheDir}.lock`;
   await mkdir(dirname(rootfsCacheDir), { recursive: true });
   const deadline = Date.now() + 15 * 60_000;
@@ -109,7 +126,7 @@ export async function ensureRootfs(log: (line: string) => void = () => {}): Prom
       await mkdir(lock);
       break;
     } catch {
-      if (existsSync(join(rootfsCacheDir, 'lib/systemd/systemd'))) return { builtMs: null };
+      if (rootfsCurrent()) return { builtMs: null };
       const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
       if (age > 15 * 60_000) await rm(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error('timed out waiting for another process to build the rootfs');
@@ -117,7 +134,7 @@ export async function ensureRootfs(log: (line: string) => void = () => {}): Prom
     }
   }
   try {
-    if (existsSync(join(rootfsCacheDir, 'lib/systemd/systemd'))) return { builtMs: null };
+    if (rootfsCurrent()) return { builtMs: null };
     const codename = 'bookworm';
     const mirror = aptMirror(codename) ?? aptMirror(hostCodename());
     if (mirror === null) throw new Error(`no apt source for ${codename} in /etc/apt; cannot pick a debootstrap mirror`);
@@ -127,10 +144,11 @@ export async function ensureRootfs(log: (line: string) => void = () => {}): Prom
     const started = Date.now();
     const result = await run(
       'debootstrap',
-      ['--variant=minbase', '--include=systemd,systemd-sysv,dbus', codename, partial, mirror],
+      ['--variant=minbase', `--include=${rootfsPackages.join(',')}`, codename, partial, mirror],
       { timeoutMs: 14 * 60_000 },
     );
     if (result.code !== 0) throw new Error(`debootstrap failed (${result.code}): ${result.stderr.slice(-2000)}`);
+    await writeFile(join(partial, '.scout-packages'), stampText);
     await rm(rootfsCacheDir, { recursive: true, force: true });
     await rename(partial, rootfsCacheDir);
     return { builtMs: Date.now() - started };
@@ -145,6 +163,8 @@ export interface BootOptions {
   /** How long to wait for `systemctl is-system-running` to settle. */
   readonly bootTimeoutMs?: number;
   readonly log?: (line: string) => void;
+  /** Host directories to bind into the running system (e.g. a PulseAudio socket's directory). */
+  readonly binds?: readonly { readonly host: string; readonly inside: string; readonly readOnly?: boolean }[];
 }
 
 /** Creates the unit's user and groups the way provisioning does on the Pi. */
@@ -224,7 +244,12 @@ mount --bind ${shellQuote(nodeBinary)} "$R/usr/bin/node"
 mkdir -p "$R${projectDirInside}"
 mount --bind ${shellQuote(projectDir)} "$R${projectDirInside}"
 mount -o remount,bind,ro "$R${projectDirInside}"
-chroot "$R" /bin/sh -c ${shellQuote(this.options.setup ?? defaultSetup)}
+${(this.options.binds ?? [])
+  .map((b) => {
+    const target = `"$R"${shellQuote(b.inside)}`;
+    return `mkdir -p ${target}\nmount --bind ${shellQuote(b.host)} ${target}${b.readOnly ? `\nmount -o remount,bind,ro ${target}` : ''}\n`;
+  })
+  .join('')}chroot "$R" /bin/sh -c ${shellQuote(this.options.setup ?? defaultSetup)}
 # No getty on a console we do not have; no udev in a container.
 chroot "$R" systemctl mask --quiet console-getty.service getty@tty1.service systemd-udevd.service systemd-udev-trigger.service 2>/dev/null || true
 echo scout-ns > "$R/etc/hostname"

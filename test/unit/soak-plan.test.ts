@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { allocate, defaultMix, FULL_MIX, parseMix, planCycles, plannedSeconds, SHORT_MIX, SILENCE_SECONDS } from '../../bench/soak/mix.js';
 import { formatDuration, progressLine } from '../../bench/soak/progress.js';
-import { modelArgument, unitEnvironment, unitNodeFlags } from '../../bench/soak/service.js';
+import { countProblem, modelArgument, unitEnvironment, unitNodeFlags } from '../../bench/soak/service.js';
+import { execStartFor } from '../../bench/soak/systemd-service.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoDir } from '../helpers/whisper.js';
@@ -82,6 +83,29 @@ describe('soak service command line', () => {
     expect(unitEnvironment(unit)).toEqual({ NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
     expect(unitNodeFlags('[Service]\nExecStart=/usr/bin/node --a=1 --b x.js\n')).toEqual(['--a=1', '--b']);
     expect(() => unitNodeFlags('[Service]\n')).toThrow(/no ExecStart/);
+  });
+
+  it("keeps the unit's ExecStart under systemd, with only the script swapped for the soak's build", () => {
+    const unit = readFileSync(join(repoDir, 'systemd', 'scout.service'), 'utf8');
+    const line = execStartFor(unit, '/opt/scout/.cache/bench/soak-1/dist/src/main.js');
+    expect(line).toBe(unit.split('\n').find((l) => l.startsWith('ExecStart='))!.replace('/opt/scout/dist/src/main.js', '/opt/scout/.cache/bench/soak-1/dist/src/main.js'));
+    expect(line).toMatch(/^ExecStart=\/usr\/bin\/node --max-semi-space-size=2 \/opt\/scout\/\.cache\/bench\/soak-1\/dist\/src\/main\.js$/);
+    expect(() => execStartFor('[Service]\nExecStart=/usr/bin/node /elsewhere/main.js\n', '/x.js')).toThrow(/does not run/);
+  });
+
+  it('counts warnings and errors from the service log, by message, whether levels are labels or numbers', () => {
+    const problems = new Map<string, number>();
+    const lines = [
+      { level: 'info', msg: 'starting scout' },
+      { level: 'warn', msg: 'disk low' },
+      { level: 'warn', msg: 'disk low' },
+      { level: 'error', msg: 'engine failed' },
+      { level: 30, msg: 'fine' },
+      { level: 50, msg: 'numbered error' },
+    ];
+    for (const line of lines) countProblem(problems, JSON.stringify(line));
+    countProblem(problems, 'not json');
+    expect(Object.fromEntries(problems)).toEqual({ 'disk low': 2, 'engine failed': 1, 'numbered error': 1, '(unparsed stdout line)': 1 });
   });
 
   it("finds whisper-server's model argument", () => {
