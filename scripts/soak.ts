@@ -306,6 +306,7 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   const summary = crashed ? null : await service.api<{ recordings: { count: number } }>('/api/summary').then((r) => r.body.recordings.count).catch(() => null);
   const after = crashed ? null : await counters(service);
   const unitRestarts = await service.restarts().catch(() => Number.NaN);
+  const cgroup = service.cgroupMemory();
   const lastEngine = service.enginePid();
   const finalModel = lastEngine === undefined ? null : await loadedModel(service, lastEngine);
   clients.stop();
@@ -367,6 +368,10 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
   log(`- speech takes transcribed to empty text: ${emptySpeech} (the generated model's text is not real words; silence is gated)`);
   log(`- summed RSS (service + whisper-server, VmRSS every 1 s, ${sums.length} samples): peak ${peakMb} MB (service ${mbOf(peak.s?.serviceKb ?? 0)} + engine ${mbOf(peak.s?.engineKb ?? 0)}) at cycle ${peak.s?.cycle ?? '-'}, budget ${settings.budgetMb} MB; peak anonymous (RssAnon) sum ${peakAnonMb} MB`);
   log(`- RSS trend over the second half: ${cycleTrend.slope.toFixed(2)} ± ${cycleTrend.slopeStdError.toFixed(2)} MB per 100 cycles (idle samples before each press, n=${cycleTrend.n}); ${timeTrend.slope.toFixed(1)} MB/hour (all samples); verdict ${trend.verdict} (${trend.reason})`);
+  if (cgroup) {
+    const mib = (b: number | null): string => (b === null ? 'none' : `${(b / 1_048_576).toFixed(1)} MB`);
+    log(`- the unit's memory cgroup (v${cgroup.version} ${cgroup.path}): limit ${mib(cgroup.limitBytes)}, peak charge ${mib(cgroup.peakBytes)} (every process in the unit plus the page cache it touched; reclaimable), limit reached ${cgroup.limitHits} time(s)`);
+  }
   const lastHeap = heapSamples.at(-1);
   const perHundred = (t: ReturnType<typeof linearTrend>): string => `${t.slope.toFixed(2)} ± ${t.slopeStdError.toFixed(2)}`;
   log(
@@ -399,6 +404,7 @@ async function soak(service: Service, mic: PulseFakeMic, plan: readonly PlannedC
       crashes,
       service: service.how,
       unitRestarts,
+      cgroup,
       serviceExit: exit,
       counters: { before, after },
       takes: { started: ids.length, listed: summary, ok: byVerdict('ok').length, failedWithReason: byVerdict('failed-with-reason').length, lost, unfinished, emptySpeech },

@@ -15,6 +15,7 @@ import { validateConfig } from '../../src/config.js';
 import { readGgmlModelInfo } from '../../src/transcribe/model-file.js';
 import { sleep } from '../../src/util/sleep.js';
 import { childPids, processName } from '../lib/proc.js';
+import type { CgroupMemory } from './cgroup.js';
 
 /** The unit's ExecStart flags, read from systemd/scout.service so the two cannot drift apart. */
 export function unitNodeFlags(unitText: string): string[] {
@@ -78,6 +79,8 @@ export interface Service {
   realpath(path: string): Promise<string>;
   /** A path as the service sees it, as this process can open it. */
   hostPath(path: string): string;
+  /** The unit's memory cgroup (limit, peak charge); null for a direct child, which has none of its own. */
+  cgroupMemory(): CgroupMemory | null;
   stop(): Promise<void>;
 }
 
@@ -214,6 +217,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     enginePid: () => engineChildOf(pid),
     realpath: (path) => Promise.resolve(realpathSync(path)),
     hostPath: (path) => path,
+    cgroupMemory: () => null,
     stop: async () => {
       if (exitInfo === null) child.kill('SIGTERM');
       const deadline = Date.now() + 20_000;

@@ -17,6 +17,7 @@ import { constants } from 'node:os';
 import { join, relative } from 'node:path';
 import { validateConfig } from '../../src/config.js';
 import { projectDir, projectDirInside, SystemdNamespace } from '../../test/helpers/systemd-ns.js';
+import { cgroupMemoryOf } from './cgroup.js';
 import { apiClient, countProblem, engineChildOf, freePort, soakConfig, unitNodeFlags, waitUntilUp, type Service } from './service.js';
 
 const unit = 'scout.service';
@@ -145,6 +146,7 @@ export async function startSystemdService(options: SystemdServiceOptions): Promi
         return result.stdout.trim();
       },
       hostPath: (path) => join(ns.hostViewOfRoot, path),
+      cgroupMemory: () => cgroupMemoryOf(pid),
       stop: async () => {
         clearInterval(readLog);
         clearInterval(watchExit);
