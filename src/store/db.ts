@@ -24,10 +24,10 @@ export class DatabaseTooNewError extends Error {
 }
 
 /**
- * SQLite's own page cache, KiB. better-sqlite3 compiles in 16 MB, and the cache fills as the
- * database grows: the soak saw node's private RSS climb with every recording. 2 MB is SQLite's
- * upstream default; reads beyond it come from the kernel's page cache, which is shared, counted
- * as file memory and given back under pressure instead of pressing on the 215 MB budget.
+ * SQLite's own page cache, KiB. better-sqlite3 compiles in 16 MB, which fills as the database
+ * grows: up to 16 MB of node's private memory against the 215 MB budget, for pages the kernel's
+ * page cache already holds (shared, and given back under pressure). 2 MB is SQLite's upstream
+ * default.
  */
 export const PAGE_CACHE_KIB = 2000;
 
