@@ -1,15 +1,15 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { readWavFile } from '../audio/wav.js';
+import { readWavFile, type DecodedWav } from '../audio/wav.js';
 import { ArecordSource } from '../hardware/alsa.js';
 import { FakeAudioSource } from '../hardware/fake-audio.js';
 import { FakeButton, FakeLed } from '../hardware/fake-gpio.js';
 import { KernelButton, KernelLed } from '../hardware/gpio-kernel.js';
 import { OnoffButton, OnoffLed } from '../hardware/gpio-onoff.js';
 import { findInputDevice } from '../hardware/input-event.js';
-import type { AudioSource, Button, Led } from '../hardware/types.js';
-import { prepareSimClip } from '../sim/clip.js';
+import type { AudioSource, Button, Led, PcmFormat } from '../hardware/types.js';
+import { prepareSimClip, toneClip } from '../sim/clip.js';
 
 /** The only place that decides real or fake hardware, from the config. */
 export interface Hardware {
@@ -78,8 +78,7 @@ async function createAudioSource(config: Config, logger: Logger, captureSettings
       logger,
     });
   }
-  const clipPath = await prepareSimClip({ sourceWav: audio.simAudioPath, format, cacheDir: join(config.dataDir, 'sim'), logger });
-  const clip = await readWavFile(clipPath);
+  const clip = await simulatorClip(audio.simAudioPath, format, join(config.dataDir, 'sim'), logger);
   const fake = new FakeAudioSource({
     format: clip.format,
     clip: clip.samples,
@@ -87,6 +86,22 @@ async function createAudioSource(config: Config, logger: Logger, captureSettings
     loop: true,
     restart: { initialMs: audio.restartInitialMs, maxMs: audio.restartMaxMs },
   });
-  logger.info({ clipPath, format: fake.format }, 'simulator mic plays a looped clip in real time');
+  logger.info({ format: fake.format }, 'simulator mic plays a looped clip in real time');
   return fake;
+}
+
+/**
+ * Speech for the simulator mic, or a generated tone when no clip can be made (espeak-ng or sox
+ * missing, a user's WAV that is no WAV, nowhere to write): the service never fails to start for
+ * the want of a demo sentence.
+ */
+async function simulatorClip(sourceWav: string | null, format: PcmFormat, cacheDir: string, logger: Logger): Promise<DecodedWav> {
+  try {
+    const clipPath = await prepareSimClip({ sourceWav, format, cacheDir, logger });
+    logger.info({ clipPath }, 'simulator mic clip ready');
+    return await readWavFile(clipPath);
+  } catch (error) {
+    logger.error({ err: error, sourceWav }, 'simulator mic: cannot make the speech clip; playing a generated tone instead (espeak-ng and sox make speech)');
+    return { format, samples: toneClip(format) };
+  }
 }

@@ -63,6 +63,25 @@ async function convertInto(
   return target;
 }
 
+/**
+ * The simulator mic's last resort, made in memory: three "syllables" of a 220 Hz tone under a 4 Hz
+ * envelope, then a second of silence, in the capture format. Used when no clip can be made
+ * (espeak-ng or sox missing, no writable directory at all): the simulator must still come up and
+ * capture something whose level the page can show.
+ */
+export function toneClip(format: PcmFormat): Int16Array {
+  const voiced = Math.round(format.sampleRateHz * 0.75);
+  const frames = voiced + format.sampleRateHz;
+  const samples = new Int16Array(frames * format.channels);
+  for (let frame = 0; frame < voiced; frame++) {
+    const t = frame / format.sampleRateHz;
+    const envelope = Math.abs(Math.sin(2 * Math.PI * 2 * t));
+    const value = Math.round(8000 * envelope * Math.sin(2 * Math.PI * 220 * t));
+    for (let channel = 0; channel < format.channels; channel++) samples[frame * format.channels + channel] = value;
+  }
+  return samples;
+}
+
 /** A RIFF/WAVE header with some data after it: enough to tell a whole clip from a cut one. */
 async function looksLikeWav(path: string): Promise<boolean> {
   let handle;

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, readWavFile } from '../../src/audio/wav.js';
-import { prepareSimClip } from '../../src/sim/clip.js';
+import { createHardware } from '../../src/app/hardware.js';
+import { loadConfig } from '../../src/config.js';
+import { prepareSimClip, toneClip } from '../../src/sim/clip.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { speechLike } from '../helpers/signal.js';
 
@@ -58,5 +60,41 @@ describe('the simulator mic clip', () => {
     expect((await readWavFile(path)).format).toMatchObject({ sampleRateHz: 16000, channels: 1 });
     expect(lines.some((line) => /cannot write the clip into the data dir/.test(String(line.msg)))).toBe(true);
     await rm(dirname(path), { recursive: true, force: true });
+  });
+});
+
+describe('the simulator mic when no clip can be made', () => {
+  it('comes up playing a generated tone, and says why, when the WAV it was given is no WAV and sox cannot convert it', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'scout-sim-tone-'));
+    try {
+      const junk = join(work, 'not-audio.wav');
+      await writeFile(junk, 'this is a text file, not a recording');
+      await writeFile(join(work, 'scout.json'), JSON.stringify({ audio: { backend: 'fake', sampleRateHz: 16000, channels: 1, simAudioPath: junk }, gpio: { backend: 'fake' }, dataDir: join(work, 'data') }));
+      const { config } = loadConfig({ path: join(work, 'scout.json'), env: {} });
+      const { logger, lines } = captureLogger();
+      const hardware = await createHardware(config, logger, logger);
+      expect(lines.some((line) => line.level === 50 && /playing a generated tone/.test(String(line.msg)))).toBe(true);
+      const chunks: Buffer[] = [];
+      hardware.source.onFrames((pcm) => chunks.push(Buffer.from(pcm)));
+      await hardware.source.start();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await hardware.source.stop();
+      const pcm = Buffer.concat(chunks);
+      const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
+      expect(samples.length).toBeGreaterThan(1000);
+      // The tone's syllables, not silence.
+      expect(Math.max(...samples.map((s) => Math.abs(s)))).toBeGreaterThan(4000);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('makes a tone in the capture format: voiced, then a second of silence', () => {
+    const tone = toneClip({ sampleRateHz: 8000, channels: 2 });
+    expect(tone.length).toBe((6000 + 8000) * 2);
+    expect(Math.max(...tone.subarray(0, 12000))).toBeGreaterThan(7000);
+    expect(tone.subarray(12000).every((s) => s === 0)).toBe(true);
+    // Both channels carry the same sample.
+    expect(tone[2 * 1001]).toBe(tone[2 * 1001 + 1]);
   });
 });
