@@ -20,7 +20,13 @@ import { projectDir, projectDirInside, SystemdNamespace } from '../../test/helpe
 import { cgroupMemoryOf } from './cgroup.js';
 import { apiClient, countProblem, engineChildOf, freePort, soakConfig, unitNodeFlags, waitUntilUp, type Service } from './service.js';
 
-const unit = 'scout.service';
+/**
+ * The project's unit file under a name of its own: the namespaces share this machine's cgroup
+ * tree, so a test booting its own systemd beside the soak and starting `scout.service` would put
+ * its processes in the soak's cgroup (/system.slice/scout.service): one MemoryMax for both, and
+ * its stop killing the soak's service. Seen once: the soak's service OOM-killed at 215 MB.
+ */
+const unit = `scout-soak-${process.pid}.service`;
 /** Where the fake mic's runtime directory and the soak's work directory appear inside. */
 const pulseInside = '/run/scout-soak-pulse';
 const workInside = '/run/scout-soak-work';
@@ -91,6 +97,7 @@ export async function startSystemdService(options: SystemdServiceOptions): Promi
         'StandardError=inherit',
         '',
       ].join('\n'),
+      unit,
     );
     // Blocks until READY=1 (Type=notify), or fails after TimeoutStartSec=90.
     const started = await ns.systemctl(['start', unit], { allowFailure: true });
@@ -126,7 +133,7 @@ export async function startSystemdService(options: SystemdServiceOptions): Promi
     }, 500);
     const flags = unitNodeFlags(unitText);
     const service: Service = {
-      how: `${unit} in systemd ${await systemdVersion(ns)} as PID 1 (namespace): ${execStartFor(unitText, mainJsInside).slice('ExecStart='.length)}, User=scout, the unit's sandbox, MemoryMax and WatchdogSec`,
+      how: `systemd/scout.service (as ${unit}) in systemd ${await systemdVersion(ns)} as PID 1 (namespace): ${execStartFor(unitText, mainJsInside).slice('ExecStart='.length)}, User=scout, the unit's sandbox, MemoryMax and WatchdogSec`,
       pid,
       base,
       token,

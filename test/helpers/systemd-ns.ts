@@ -13,6 +13,10 @@
  *
  * The host controls it with `nsenter -t <pid1> -m -p chroot ROOT systemctl ...`, and reaches
  * its files through /proc/<pid1>/root (the chrooted root in its mount namespace).
+ *
+ * No cgroup namespace: every booted systemd manages the host's one cgroup tree, so units of the
+ * same name in two namespaces at once share a cgroup (/system.slice/<unit>): one memory limit,
+ * and stopping either kills both. Namespaces that run at the same time use distinct unit names.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';

@@ -12,7 +12,12 @@ import { SystemdNamespace, projectDir, projectDirInside, systemdNsUnavailableRea
 const unavailable = await systemdNsUnavailableReason();
 const skipSystemd = missingCapability('systemd as PID 1 in namespaces', unavailable);
 
-const unit = 'scout.service';
+/**
+ * The project's unit file under another name: appliance-systemd.test.ts runs `scout.service` in a
+ * namespace of its own at the same time, and namespaces share the host's cgroup tree (a shared
+ * /system.slice/scout.service would mean one memory limit, and one test's stop killing the other's).
+ */
+const unit = 'scout-standin.service';
 const watchdogSec = 3;
 
 /** The real unit, with ExecStart pointed at the stand-in and a short watchdog so the test is quick. */
@@ -31,7 +36,7 @@ describe.skipIf(skipSystemd)('scout.service under a real systemd', () => {
   beforeAll(async () => {
     ns = await SystemdNamespace.boot({ log: (line) => console.log(line) });
     console.log(`systemd booted in ${ns.bootMs} ms`);
-    await ns.installUnit(join(projectDir, 'systemd/scout.service'), dropIn);
+    await ns.installUnit(join(projectDir, 'systemd/scout.service'), dropIn, unit);
   }, 16 * 60_000);
 
   afterAll(async () => {
