@@ -13,6 +13,8 @@ const installOnBox = process.env['SCOUT_PI_INSTALL_TEST'] === '1';
 export default defineConfig({
   test: {
     include: installOnBox ? ['test/pi/install-pi.test.ts'] : ['test/pi/**/*.test.ts'],
+    // The rootfs and the cross builds, made in parallel before the first file (test/pi/prepare.ts).
+    globalSetup: ['test/pi/prepare.ts'],
     // Warm: a few minutes for the whole run (docs/PI.md); one emulated install run takes most.
     testTimeout: 5 * 60_000,
     // Cold: debootstrap under emulation plus two cross builds of whisper.cpp; on the box
