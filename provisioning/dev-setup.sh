@@ -13,11 +13,12 @@ say() { printf '\n==> %s\n' "$*"; }
 # qemu (npm run test:pi): qemu-user-static + binfmt-support (arm64 binaries run through binfmt_misc),
 # the aarch64 cross toolchain (whisper.cpp per board, native addons), file (checks their arch).
 # The shell scripts' lint: shellcheck (test/unit/shellcheck.test.ts); rsync: install-pi.sh's app copy.
-# mosquitto: the real MQTT broker the integration tests start on loopback.
+# mosquitto: the real MQTT broker the integration tests start on loopback. nbdkit + libnbd-bin
+# (nbdfuse): a block device whose writes fail with EIO on demand (test/helpers/eio-card.ts).
 PACKAGES=(alsa-utils sox libsox-fmt-all espeak-ng util-linux time cmake g++ make python3 openssl
   pulseaudio pulseaudio-utils libasound2-plugins chromium prometheus debootstrap iproute2 ca-certificates
   qemu-user-static binfmt-support gcc-aarch64-linux-gnu g++-aarch64-linux-gnu file shellcheck rsync
-  mosquitto)
+  mosquitto nbdkit libnbd-bin)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -15,7 +15,7 @@ import { DIST_MAIN, RATE_HZ, type RunContext } from './harness.js';
 import { jsonReport, repeatLine, summaryTable } from './report.js';
 import type { Scenario } from './scenario.js';
 import { arecordKilled } from './scenarios/arecord-killed.js';
-import { cardReadonlyMidTake } from './scenarios/card-readonly-mid-take.js';
+import { cardEioMidTake, cardReadonlyMidTake } from './scenarios/card-readonly-mid-take.js';
 import { clockJump } from './scenarios/clock-jump.js';
 import { dbLocked } from './scenarios/db-locked.js';
 import { deviceGone } from './scenarios/device-gone.js';
@@ -34,6 +34,7 @@ const SCENARIOS: readonly Scenario[] = [
   diskFullAtStart,
   diskFullMidTake,
   cardReadonlyMidTake,
+  cardEioMidTake,
   readonlyDataDir,
   engineHang,
   engineGarbage,

@@ -1,0 +1,88 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A card whose writes start failing with EIO, as a dying SD card's do, from real parts: nbdkit's
+ * memory disk behind its error filter, exposed as a file by nbdfuse, under an ext4 on a loop
+ * device mounted `errors=remount-ro` as a Pi's root is. `breakWrites()` creates the filter's
+ * trigger file: from then on every write the block layer sends fails with EIO (reads still work).
+ * The kernel hands the first one to fsync/fdatasync as EIO, then aborts the journal and turns the
+ * file system read-only: the order a failing card gives. `repair()` is what a person does after:
+ * writes work again, unmount, `e2fsck -fy`, mount. Needs root, /dev/fuse, nbdkit and nbdfuse.
+ */
+export interface EioCard {
+  readonly mountPoint: string;
+  /** Why it could not be made or mounted, or null (feed it to `missingCapability`). */
+  readonly problem: string | null;
+  /** From now on every write to the card fails with EIO. */
+  breakWrites(): void;
+  /** Writes work again; then unmount, fsck, mount. Returns fsck's exit code (0 clean, 1 fixed). */
+  repair(): number | null;
+  dispose(): void;
+}
+
+function run(command: string, args: readonly string[]): { status: number | null; output: string } {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || String(result.error ?? '') };
+}
+
+export function makeEioCard(name: string, sizeMb = 64): EioCard {
+  const base = join(tmpdir(), `scout-${name}-${process.pid}`);
+  const fuseDir = `${base}-nbd`;
+  const device = join(fuseDir, 'nbd');
+  const trigger = `${base}-fail-writes`;
+  const mountPoint = base;
+  let nbdfuse: ChildProcess | null = null;
+  const mount = (): string | null => {
+    const mounted = run('mount', ['-o', 'loop,errors=remount-ro', device, mountPoint]);
+    return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
+  };
+  const make = (): string | null => {
+    for (const tool of ['nbdkit', 'nbdfuse']) {
+      if (run('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} not installed (Debian packages nbdkit, libnbd-bin)`;
+    }
+    if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
+    rmSync(trigger, { force: true });
+    mkdirSync(fuseDir, { recursive: true });
+    mkdirSync(mountPoint, { recursive: true });
+    nbdfuse = spawn(
+      'nbdfuse',
+      [fuseDir, '--command', 'nbdkit', '-s', '--filter=error', 'memory', `${sizeMb}M`, 'error-pwrite=EIO', 'error-pwrite-rate=100%', `error-pwrite-file=${trigger}`],
+      // nbdkit logs every injected error on stderr: many lines, nothing the test reads.
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(device)) {
+      if (Date.now() > deadline || nbdfuse.exitCode !== null) return `nbdfuse did not expose ${device}`;
+      spawnSync('sleep', ['0.05']);
+    }
+    const mkfs = run('mkfs.ext4', ['-q', '-F', device]);
+    if (mkfs.status !== 0) return `mkfs.ext4: ${mkfs.output}`;
+    return mount();
+  };
+  const problem = make();
+  return {
+    mountPoint,
+    problem,
+    breakWrites: () => writeFileSync(trigger, ''),
+    repair: () => {
+      rmSync(trigger, { force: true });
+      const unmounted = run('umount', [mountPoint]);
+      if (unmounted.status !== 0) throw new Error(`umount ${mountPoint}: ${unmounted.output}`);
+      const fsck = run('e2fsck', ['-fy', device]);
+      const remounted = mount();
+      if (remounted !== null) throw new Error(remounted);
+      return fsck.status;
+    },
+    dispose: () => {
+      rmSync(trigger, { force: true });
+      run('umount', ['-l', mountPoint]);
+      run('umount', ['-l', fuseDir]);
+      nbdfuse?.kill('SIGTERM');
+      rmSync(mountPoint, { recursive: true, force: true });
+      rmSync(fuseDir, { recursive: true, force: true });
+    },
+  };
+}
