@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fsckAndRemount, run } from './ext4-loop.js';
 
 /**
  * A card whose writes start failing with EIO, as a dying SD card's do, from real parts: nbdkit's
@@ -21,11 +22,6 @@ export interface EioCard {
   /** Writes work again; then unmount, fsck, mount. Returns fsck's exit code (0 clean, 1 fixed). */
   repair(): number | null;
   dispose(): void;
-}
-
-function run(command: string, args: readonly string[]): { status: number | null; output: string } {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || String(result.error ?? '') };
 }
 
 export function makeEioCard(name: string, sizeMb = 64): EioCard {
@@ -69,12 +65,7 @@ export function makeEioCard(name: string, sizeMb = 64): EioCard {
     breakWrites: () => writeFileSync(trigger, ''),
     repair: () => {
       rmSync(trigger, { force: true });
-      const unmounted = run('umount', [mountPoint]);
-      if (unmounted.status !== 0) throw new Error(`umount ${mountPoint}: ${unmounted.output}`);
-      const fsck = run('e2fsck', ['-fy', device]);
-      const remounted = mount();
-      if (remounted !== null) throw new Error(remounted);
-      return fsck.status;
+      return fsckAndRemount(device, mountPoint, mount);
     },
     dispose: () => {
       rmSync(trigger, { force: true });

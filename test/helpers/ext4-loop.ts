@@ -22,9 +22,23 @@ export interface Ext4Loop {
   dispose(): void;
 }
 
-function run(command: string, args: string[]): { status: number | null; output: string } {
+/** Runs a command to the end: its exit status and its output (stdout, stderr, or the spawn error). */
+export function run(command: string, args: readonly string[]): { status: number | null; output: string } {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || String(result.error ?? '') };
+}
+
+/**
+ * What a person does with a card that failed: unmount, `e2fsck -fy`, mount again (`mount` says why
+ * it could not, or null). Returns fsck's exit code (0 clean, 1 fixed).
+ */
+export function fsckAndRemount(device: string, mountPoint: string, mount: () => string | null): number | null {
+  const unmounted = run('umount', [mountPoint]);
+  if (unmounted.status !== 0) throw new Error(`umount ${mountPoint}: ${unmounted.output}`);
+  const fsck = run('e2fsck', ['-fy', device]);
+  const remounted = mount();
+  if (remounted !== null) throw new Error(remounted);
+  return fsck.status;
 }
 
 export function mountExt4Loop(name: string, sizeMb = 64): Ext4Loop {
@@ -50,14 +64,7 @@ export function mountExt4Loop(name: string, sizeMb = 64): Ext4Loop {
       const device = basename(run('findmnt', ['-n', '-o', 'SOURCE', mountPoint]).output);
       writeFileSync(`/sys/fs/ext4/${device}/trigger_fs_error`, 'scout: the card failed\n');
     },
-    repair: () => {
-      const unmounted = run('umount', [mountPoint]);
-      if (unmounted.status !== 0) throw new Error(`umount ${mountPoint}: ${unmounted.output}`);
-      const fsck = run('e2fsck', ['-fy', image]);
-      const remounted = mount();
-      if (remounted !== null) throw new Error(remounted);
-      return fsck.status;
-    },
+    repair: () => fsckAndRemount(image, mountPoint, mount),
     dispose: () => {
       run('umount', ['-l', mountPoint]);
       rmSync(mountPoint, { recursive: true, force: true });
