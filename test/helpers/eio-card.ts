@@ -2,26 +2,22 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fsckAndRemount, run } from './ext4-loop.js';
+import { fsckAndRemount, run, type FailingCard } from './ext4-loop.js';
 
 /**
  * A card whose writes start failing with EIO, as a dying SD card's do, from real parts: nbdkit's
  * memory disk behind its error filter, exposed as a file by nbdfuse, under an ext4 on a loop
- * device mounted `errors=remount-ro` as a Pi's root is. `breakWrites()` creates the filter's
+ * device mounted `errors=remount-ro` as a Pi's root is. `fail()` creates the filter's
  * trigger file: from then on every write the block layer sends fails with EIO (reads still work).
  * The kernel hands the first one to fsync/fdatasync as EIO, then aborts the journal and turns the
  * file system read-only: the order a failing card gives. `repair()` is what a person does after:
  * writes work again, unmount, `e2fsck -fy`, mount. Needs root, /dev/fuse, nbdkit and nbdfuse.
  */
-export interface EioCard {
-  readonly mountPoint: string;
-  /** Why it could not be made or mounted, or null (feed it to `missingCapability`). */
-  readonly problem: string | null;
+export interface EioCard extends FailingCard {
   /** From now on every write to the card fails with EIO. */
-  breakWrites(): void;
+  fail(): void;
   /** Writes work again; then unmount, fsck, mount. Returns fsck's exit code (0 clean, 1 fixed). */
   repair(): number | null;
-  dispose(): void;
 }
 
 export function makeEioCard(name: string, sizeMb = 64): EioCard {
@@ -62,7 +58,7 @@ export function makeEioCard(name: string, sizeMb = 64): EioCard {
   return {
     mountPoint,
     problem,
-    breakWrites: () => writeFileSync(trigger, ''),
+    fail: () => writeFileSync(trigger, ''),
     repair: () => {
       rmSync(trigger, { force: true });
       return fsckAndRemount(device, mountPoint, mount);

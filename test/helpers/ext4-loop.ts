@@ -10,7 +10,19 @@ import { basename, join } from 'node:path';
  * test hook. Needs root (losetup, mount). Apart from the tests' helpers so that `npm run faults`
  * can use it too.
  */
-export interface Ext4Loop {
+/** A card that can be made to fail mid-take and then repaired the way a person would. */
+export interface FailingCard {
+  readonly mountPoint: string;
+  /** Why it could not be made or mounted, or null (feed it to `missingCapability`). */
+  readonly problem: string | null;
+  /** The card fails now. */
+  fail(): void;
+  /** Unmount, `e2fsck -fy`, mount again. Returns fsck's exit code (0 clean, 1 fixed). */
+  repair(): number | null;
+  dispose(): void;
+}
+
+export interface Ext4Loop extends FailingCard {
   readonly mountPoint: string;
   /** Why it could not be made or mounted, or null (feed it to `missingCapability`). */
   readonly problem: string | null;

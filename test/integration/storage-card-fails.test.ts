@@ -23,7 +23,7 @@ import type { Recording } from '../../src/domain/recording.js';
 import type { RecordingPage } from '../../src/store/recordings.js';
 import { missingCapability } from '../helpers/capability.js';
 import { makeEioCard } from '../helpers/eio-card.js';
-import { mountExt4Loop, mountOptions } from '../helpers/ext4-loop.js';
+import { mountExt4Loop, mountOptions, type FailingCard } from '../helpers/ext4-loop.js';
 import { startScout, waitFor, type ScoutProcess } from '../helpers/scout-process.js';
 import { expectNoCrash, expectStorageFault, firstStart, type State } from '../helpers/storage.js';
 
@@ -37,14 +37,6 @@ const config = {
   transcription: { enabled: false },
 };
 
-interface FailingCard {
-  readonly mountPoint: string;
-  readonly problem: string | null;
-  fail(): void;
-  repair(): number | null;
-  dispose(): void;
-}
-
 const readOnly = mountExt4Loop('ro-remount');
 const eio = makeEioCard('eio');
 const cards: { readonly how: string; readonly needs: string; readonly card: FailingCard; readonly fault: RegExp }[] = [
@@ -52,7 +44,7 @@ const cards: { readonly how: string; readonly needs: string; readonly card: Fail
   {
     how: 'fails its writes with EIO',
     needs: 'a card that fails writes with EIO (root, /dev/fuse, nbdkit, nbdfuse)',
-    card: { mountPoint: eio.mountPoint, problem: eio.problem, fail: () => eio.breakWrites(), repair: () => eio.repair(), dispose: () => eio.dispose() },
+    card: eio,
     fault: /I\/O error/,
   },
 ];

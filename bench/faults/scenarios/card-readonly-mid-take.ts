@@ -11,21 +11,11 @@
 import { join } from 'node:path';
 import { sleep } from '../../../src/util/sleep.js';
 import { makeEioCard } from '../../../test/helpers/eio-card.js';
-import { mountExt4Loop } from '../../../test/helpers/ext4-loop.js';
+import { mountExt4Loop, type FailingCard } from '../../../test/helpers/ext4-loop.js';
 import { waitFor } from '../../../test/helpers/scout-process.js';
 import { awaitRecovery, health, missingTakes, recording, restartRealService, startRealService, startTake, state, transcribed, wavAudioMs, type RealService } from '../harness.js';
 import { failed, finish, repeated, type Scenario } from '../scenario.js';
 import { TMPFS_CONFIG } from './tmpfs-service.js';
-
-/** What both cards offer: a mount point, the failure, and fsck + remount afterwards. */
-interface FailingCard {
-  readonly mountPoint: string;
-  readonly problem: string | null;
-  /** The card fails now. */
-  fail(): void;
-  repair(): number | null;
-  dispose(): void;
-}
 
 interface OnCard {
   readonly real: RealService;
@@ -45,10 +35,7 @@ export const cardEioMidTake = cardFailsMidTake({
   summary: "every write to the card fails with EIO 1.5 s into a take (nbdkit's error filter under ext4 on a loop device); fsck, remount, restart",
   failure: 'its writes failed with EIO',
   needs: 'a card that fails writes with EIO (root, /dev/fuse, nbdkit, nbdfuse)',
-  make: (name) => {
-    const card = makeEioCard(name, 96);
-    return { mountPoint: card.mountPoint, problem: card.problem, fail: () => card.breakWrites(), repair: () => card.repair(), dispose: () => card.dispose() };
-  },
+  make: (name) => makeEioCard(name, 96),
 });
 
 function cardFailsMidTake(kind: { name: string; summary: string; failure: string; needs: string; make: (name: string) => FailingCard }): Scenario {
