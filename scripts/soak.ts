@@ -167,14 +167,21 @@ async function main(): Promise<number> {
   const underSystemd = !args.direct && (await canUseSystemd());
   if (underSystemd === null) return 1;
   const mic = await startPulseFakeMic({ sampleRateHz: 48_000, channels: 1 }, { openToAll: underSystemd });
-  const micEnv = { XDG_RUNTIME_DIR: mic.env['XDG_RUNTIME_DIR'], PULSE_SERVER: mic.env['PULSE_SERVER'], HOME: mic.env['HOME'] };
   const unitPath = join(repoDir, 'systemd', 'scout.service');
   const engineNiceness = Math.round(number('engine-nice', args['engine-nice']));
   let service: Service | null = null;
   try {
     service = underSystemd
       ? await startSystemdService({ mainJs, unitPath, modelPath: q8, pulseDir: mic.dir, workDir: work, engineNiceness, log })
-      : await startService({ mainJs, unitPath, dataDir, modelPath: q8, micEnv, engineNiceness, logPath });
+      : await startService({
+          mainJs,
+          unitPath,
+          dataDir,
+          modelPath: q8,
+          micEnv: { XDG_RUNTIME_DIR: mic.env['XDG_RUNTIME_DIR'], PULSE_SERVER: mic.env['PULSE_SERVER'], HOME: mic.env['HOME'] },
+          engineNiceness,
+          logPath,
+        });
     return await soak(service, mic, plan, clips, { recordings, seed, mixSpec, budgetMb, maxSlope, minTrendCycles, wallStart, work, q8 });
   } finally {
     await service?.stop();

@@ -85,12 +85,13 @@ export async function startSystemdService(options: SystemdServiceOptions): Promi
     const linked = await ns.exec(['sh', '-c', `mkdir -p /var/lib/scout/models && ln -sfn '${modelInside}' '/var/lib/scout/models/${normalModel}' && chown -R scout: /var/lib/scout`]);
     if (linked.code !== 0) throw new Error(`could not install the model in the namespace: ${linked.stderr}`);
     const token = randomBytes(24).toString('base64url');
+    const execStart = execStartFor(unitText, mainJsInside);
     await ns.installUnit(
       options.unitPath,
       [
         '[Service]',
         'ExecStart=',
-        execStartFor(unitText, mainJsInside),
+        execStart,
         `Environment=SCOUT_API_TOKEN=${token}`,
         `Environment=PULSE_SERVER=unix:${pulseInside}/pulse/native`,
         `StandardOutput=append:${workInside}/service.log`,
@@ -131,13 +132,12 @@ export async function startSystemdService(options: SystemdServiceOptions): Promi
         () => undefined,
       );
     }, 500);
-    const flags = unitNodeFlags(unitText);
     const service: Service = {
-      how: `systemd/scout.service (as ${unit}) in systemd ${await systemdVersion(ns)} as PID 1 (namespace): ${execStartFor(unitText, mainJsInside).slice('ExecStart='.length)}, User=scout, the unit's sandbox, MemoryMax and WatchdogSec`,
+      how: `systemd/scout.service (as ${unit}) in systemd ${await systemdVersion(ns)} as PID 1 (namespace): ${execStart.slice('ExecStart='.length)}, User=scout, the unit's sandbox, MemoryMax and WatchdogSec`,
       pid,
       base,
       token,
-      flags,
+      flags: unitNodeFlags(unitText),
       config,
       problems,
       exitInfo: () => {

@@ -78,7 +78,7 @@ async function createAudioSource(config: Config, logger: Logger, captureSettings
       logger,
     });
   }
-  const clip = await simulatorClip(audio.simAudioPath, format, join(config.dataDir, 'sim'), logger);
+  const { clip, clipPath } = await simulatorClip(audio.simAudioPath, format, join(config.dataDir, 'sim'), logger);
   const fake = new FakeAudioSource({
     format: clip.format,
     clip: clip.samples,
@@ -86,7 +86,7 @@ async function createAudioSource(config: Config, logger: Logger, captureSettings
     loop: true,
     restart: { initialMs: audio.restartInitialMs, maxMs: audio.restartMaxMs },
   });
-  logger.info({ format: fake.format }, 'simulator mic plays a looped clip in real time');
+  logger.info({ clipPath, format: fake.format }, 'simulator mic plays a looped clip in real time');
   return fake;
 }
 
@@ -95,13 +95,17 @@ async function createAudioSource(config: Config, logger: Logger, captureSettings
  * missing, a user's WAV that is no WAV, nowhere to write): the service never fails to start for
  * the want of a demo sentence.
  */
-async function simulatorClip(sourceWav: string | null, format: PcmFormat, cacheDir: string, logger: Logger): Promise<DecodedWav> {
+async function simulatorClip(
+  sourceWav: string | null,
+  format: PcmFormat,
+  cacheDir: string,
+  logger: Logger,
+): Promise<{ readonly clip: DecodedWav; readonly clipPath: string | null }> {
   try {
     const clipPath = await prepareSimClip({ sourceWav, format, cacheDir, logger });
-    logger.info({ clipPath }, 'simulator mic clip ready');
-    return await readWavFile(clipPath);
+    return { clip: await readWavFile(clipPath), clipPath };
   } catch (error) {
     logger.error({ err: error, sourceWav }, 'simulator mic: cannot make the speech clip; playing a generated tone instead (espeak-ng and sox make speech)');
-    return { format, samples: toneClip(format) };
+    return { clip: { format, samples: toneClip(format) }, clipPath: null };
   }
 }

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fsckAndRemount, run, type FailingCard } from './ext4-loop.js';
+import { formatExt4, fsckAndRemount, mountLoop, run, type FailingCard } from './ext4-loop.js';
 
 /**
  * A card whose writes start failing with EIO, as a dying SD card's do, from real parts: nbdkit's
@@ -27,10 +27,7 @@ export function makeEioCard(name: string, sizeMb = 64): EioCard {
   const trigger = `${base}-fail-writes`;
   const mountPoint = base;
   let nbdfuse: ChildProcess | null = null;
-  const mount = (): string | null => {
-    const mounted = run('mount', ['-o', 'loop,errors=remount-ro', device, mountPoint]);
-    return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
-  };
+  const mount = (): string | null => mountLoop(device, mountPoint);
   const make = (): string | null => {
     for (const tool of ['nbdkit', 'nbdfuse']) {
       if (run('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} not installed (Debian packages nbdkit, libnbd-bin)`;
@@ -50,9 +47,7 @@ export function makeEioCard(name: string, sizeMb = 64): EioCard {
       if (Date.now() > deadline || nbdfuse.exitCode !== null) return `nbdfuse did not expose ${device}`;
       spawnSync('sleep', ['0.05']);
     }
-    const mkfs = run('mkfs.ext4', ['-q', '-F', device]);
-    if (mkfs.status !== 0) return `mkfs.ext4: ${mkfs.output}`;
-    return mount();
+    return formatExt4(device) ?? mount();
   };
   const problem = make();
   return {

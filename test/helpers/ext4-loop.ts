@@ -40,6 +40,18 @@ export function run(command: string, args: readonly string[]): { status: number 
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || String(result.error ?? '') };
 }
 
+/** mkfs.ext4 on an image or device; why it failed, or null. */
+export function formatExt4(device: string): string | null {
+  const mkfs = run('mkfs.ext4', ['-q', '-F', device]);
+  return mkfs.status === 0 ? null : `mkfs.ext4: ${mkfs.output}`;
+}
+
+/** Mounts an ext4 image or device through a loop device, `errors=remount-ro` as a Pi's root is; why not, or null. */
+export function mountLoop(device: string, mountPoint: string): string | null {
+  const mounted = run('mount', ['-o', 'loop,errors=remount-ro', device, mountPoint]);
+  return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
+}
+
 /**
  * What a person does with a card that failed: unmount, `e2fsck -fy`, mount again (`mount` says why
  * it could not, or null). Returns fsck's exit code (0 clean, 1 fixed).
@@ -56,17 +68,12 @@ export function fsckAndRemount(device: string, mountPoint: string, mount: () => 
 export function mountExt4Loop(name: string, sizeMb = 64): Ext4Loop {
   const mountPoint = join(tmpdir(), `scout-${name}-${process.pid}`);
   const image = `${mountPoint}.img`;
-  const mount = (): string | null => {
-    const mounted = run('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint]);
-    return mounted.status === 0 ? null : `mount -o loop: ${mounted.output}`;
-  };
+  const mount = (): string | null => mountLoop(image, mountPoint);
   const make = (): string | null => {
     mkdirSync(mountPoint, { recursive: true });
     const made = run('truncate', ['-s', `${sizeMb}M`, image]);
     if (made.status !== 0) return `truncate: ${made.output}`;
-    const mkfs = run('mkfs.ext4', ['-q', '-F', image]);
-    if (mkfs.status !== 0) return `mkfs.ext4: ${mkfs.output}`;
-    return mount();
+    return formatExt4(image) ?? mount();
   };
   const problem = make();
   return {
